@@ -1,0 +1,172 @@
+"""FoolConfig: everything one fooling run needs, as a dataclass that round-trips through JSON.
+
+`validate()` refuses a config before anything is queued, with a message that says what to change.
+The objective is L = L_C + lam * L_F (001 eq. 2). Note the thesis (002) writes lam*L_C + (1-lam)*L_M;
+its presets are converted to our form in `presets.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.errors import CheckpointNotFound, InvalidConfig, InvalidDataset
+
+CLASSIFICATION_TERMS = ("labels", "original_predictions", "keep_probs_mse", "keep_probs_kl")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+@dataclass
+class FoolConfig:
+    model: str  # checkpoint id in the registry (the parent of the fooled model)
+    dataset: dict[str, Any]  # a backend.data.datasets spec; images the attack trains on
+    attack: str = "location"
+    attack_params: dict[str, Any] = field(default_factory=dict)
+    interpreter: str = "gradcam"
+    interpreter_params: dict[str, Any] = field(default_factory=dict)
+    layer: str | None = None  # target layer of layer-based methods; None = the model's default
+    normalization: str | None = None  # None = the paper's normalisation for the interpreter
+    lam: float = 1.0  # lambda, weight of the fooling term
+    classification: str = "labels"
+    val_dataset: dict[str, Any] | None = None  # held-out images; None = a split of `dataset`
+    val_fraction: float = 0.2
+    val_every: int = 0  # validate every N steps (0 = only at the end)
+    val_size: int = 64  # images used by periodic validation
+    optimizer: str = "adam"
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    batch_size: int = 8
+    steps: int | None = None  # optimisation steps; None = `epochs` passes over the training images
+    epochs: int = 1
+    grad_clip: float | None = None  # max gradient norm
+    freeze_classifier: bool = False  # keep the last Linear layer(s) fixed (002 §3.7)
+    train_first_n: int | None = None  # train only the first N parameterised layers
+    freeze_batchnorm: bool = True  # BatchNorm uses its running statistics (eval mode), as the original code
+    softplus_beta: float | None = None  # softplus(beta) instead of ReLU while training (002: 20)
+    mixed_precision: bool = False  # autocast on CUDA (ignored on the CPU)
+    seed: int = 0
+    checkpoint_every: int = 50  # save resumable state every N steps (when a state_dir is given)
+    name: str | None = None  # name of the fooled checkpoint
+    device: str | None = None  # None = settings.device
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FoolConfig:
+        """Build from a JSON-like dict; `lambda` is accepted for `lam`; unknown keys are refused."""
+        if not isinstance(data, dict):
+            raise InvalidConfig("A fooling config must be a JSON object (a dict of settings).")
+        data = dict(data)
+        if "lambda" in data:
+            data["lam"] = data.pop("lambda")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InvalidConfig(
+                f"Unknown fooling setting(s) {unknown}; known settings: {', '.join(sorted(names))}"
+            )
+        missing = [n for n in ("model", "dataset") if n not in data]
+        if missing:
+            raise InvalidConfig(
+                f"The fooling config needs {' and '.join(missing)} (a checkpoint id / a dataset spec)."
+            )
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def total_steps(self, n_train: int) -> int:
+        if self.steps is not None:
+            return self.steps
+        return max(1, self.epochs * -(-n_train // self.batch_size))
+
+    def validate(self, registry=None) -> FoolConfig:
+        """Check every setting; with a registry also that the model exists. Returns self."""
+        from backend.explain import METHODS
+        from backend.fool.losses import ATTACKS
+
+        if self.attack not in ATTACKS:
+            raise InvalidConfig(f"Unknown attack {self.attack!r}; choose one of {', '.join(ATTACKS)}.")
+        if self.interpreter not in METHODS:
+            raise InvalidConfig(
+                f"Unknown explanation method {self.interpreter!r}; choose one of {', '.join(METHODS)}."
+            )
+        if not METHODS[self.interpreter].differentiable:
+            usable = [n for n, m in METHODS.items() if m.differentiable]
+            raise InvalidConfig(
+                f"{self.interpreter!r} cannot be differentiated, so it cannot drive a fooling loss; "
+                f"use one of {', '.join(usable)}."
+            )
+        unknown_params = set(self.interpreter_params) - set(METHODS[self.interpreter].params)
+        if unknown_params:
+            raise InvalidConfig(
+                f"{self.interpreter!r} has no parameter(s) {sorted(unknown_params)}; "
+                f"its parameters: {', '.join(METHODS[self.interpreter].params) or 'none'}."
+            )
+        if self.normalization is not None:
+            from backend.fool.losses import NORMALIZATIONS
+
+            if self.normalization not in NORMALIZATIONS:
+                raise InvalidConfig(
+                    f"Unknown normalisation {self.normalization!r}; "
+                    f"choose one of {', '.join(NORMALIZATIONS)}."
+                )
+        _check(
+            isinstance(self.lam, (int, float)) and self.lam >= 0, f"lambda must be >= 0, not {self.lam!r}."
+        )
+        _check(
+            self.classification in CLASSIFICATION_TERMS,
+            f"classification must be one of {CLASSIFICATION_TERMS}.",
+        )
+        _check(
+            self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}."
+        )
+        _check(self.lr > 0, f"The learning rate must be > 0, not {self.lr}.")
+        _check(int(self.batch_size) >= 1, f"batch_size must be >= 1, not {self.batch_size}.")
+        _check(
+            self.steps is None or int(self.steps) >= 1, f"steps must be >= 1 (or empty), not {self.steps}."
+        )
+        _check(int(self.epochs) >= 1, f"epochs must be >= 1, not {self.epochs}.")
+        _check(0 < self.val_fraction < 1, f"val_fraction must lie in (0, 1), not {self.val_fraction}.")
+        _check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0 (or empty for none).")
+        _check(
+            self.softplus_beta is None or self.softplus_beta > 0, "softplus_beta must be > 0 (002 uses 20)."
+        )
+        _check(
+            self.train_first_n is None or self.train_first_n >= 1, "train_first_n must be >= 1 (or empty)."
+        )
+        _check(self.checkpoint_every >= 1, "checkpoint_every must be >= 1.")
+        _check(
+            isinstance(self.dataset, dict),
+            "dataset must be a dataset spec such as {'kind': 'shapes', 'n': 256}.",
+        )
+        from backend.data.datasets import validate_spec
+
+        for spec in (self.dataset, self.val_dataset):
+            if spec is not None:
+                try:
+                    validate_spec(spec)
+                except InvalidDataset as err:
+                    raise InvalidConfig(f"Dataset problem: {err}") from err
+        if (
+            self.classification == "labels"
+            and self.dataset.get("kind") == "folder"
+            and self.dataset.get("unlabelled")
+        ):
+            raise InvalidConfig(
+                "Unlabelled images need classification='original_predictions' or 'keep_probs_*'."
+            )
+        if registry is not None:
+            try:
+                card = registry.card(self.model)
+            except CheckpointNotFound as err:
+                raise InvalidConfig(
+                    f"Unknown model {self.model!r}: {err} Pick a checkpoint from the Models page."
+                ) from err
+            ATTACKS[self.attack].check_params(self.attack_params, card)
+        return self
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise InvalidConfig(message)

@@ -1,0 +1,313 @@
+"""The fooling penalties L_F (001 eqs. 3-5, Heo et al.'s Active fooling, 002 §3.3-3.4) and L_C.
+
+One class per attack in the registry `ATTACKS`. An attack says which classes it needs explained
+(`targets`), what it needs from the frozen original model (`reference`), its training penalty per
+image (`loss`) and its test loss t_i for the FSR (`test_loss`, intervals in `backend.metrics.fsr.RF`).
+All heatmaps reaching an attack are already normalised (`normalize_heatmap`), as each paper does:
+LRP_T and Grad-CAM clipped at 0 and min-max scaled to [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backend.errors import InvalidConfig
+from backend.fool.masks import MASKS, load_mask_file, resolve_mask
+from backend.metrics.similarity import center_of_mass, pearson, topk_mask
+
+# Named normalisation steps of backend.explain.normalize usable before a loss.
+NORMALIZATIONS = ("clip_minmax", "minmax", "abs_sum", "sum_to_one", "none")
+# The papers' choice per interpreter: Heo et al. clip + min-max LRP_T / Grad-CAM; gradient-type maps
+# (already |.| summed over channels by the engine) are min-max scaled so they live on the same [0, 1].
+DEFAULT_NORMALIZATION = {
+    "gradcam": "clip_minmax",
+    "lrp_t": "clip_minmax",
+    "gradient_t": "clip_minmax",
+    "lrp": "clip_minmax",
+}
+
+
+def default_normalization(interpreter: str) -> str:
+    return DEFAULT_NORMALIZATION.get(interpreter, "minmax")
+
+
+def normalize_heatmap(h: torch.Tensor, name: str) -> torch.Tensor:
+    """Apply the named step of `backend.explain.normalize` per image ('none' = unchanged)."""
+    if name == "none":
+        return h
+    from backend.explain import normalize
+
+    return getattr(normalize, name)(h)
+
+
+def _diagonal(h: torch.Tensor) -> float:
+    return math.hypot(h.shape[-2], h.shape[-1])
+
+
+class Attack:
+    """Base class: a passive attack explains the label (or the original's prediction) only."""
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    needs_original: ClassVar[bool] = False  # does `reference` need the original model's heatmaps
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def params(self, params: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise InvalidConfig(
+                f"{self.label} has no setting(s) {sorted(unknown)}; "
+                f"its settings: {', '.join(self.defaults) or 'none'}."
+            )
+        return {**self.defaults, **params}
+
+    def check_params(self, params: dict[str, Any], card) -> None:
+        """Refuse bad attack settings for a checkpoint (its image size, its classes)."""
+        self.setup(params, _image_size(card), card.num_classes)
+
+    def setup(self, params: dict[str, Any], size: int, num_classes: int) -> dict[str, Any]:
+        """Resolve settings into tensors (masks, targets) once per run."""
+        return self.params(params)
+
+    def targets(self, target: torch.Tensor, cfg: dict[str, Any]) -> list[torch.Tensor]:
+        """The class indices to explain: one (B,) tensor per heatmap the loss uses."""
+        return [target]
+
+    def weights(self, labels: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
+        """Per-image weight of the penalty (1 everywhere for passive attacks)."""
+        return torch.ones(labels.shape[0], device=labels.device)
+
+    def reference(self, originals: list[torch.Tensor], cfg: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """What the loss needs from the frozen original model's normalised heatmaps."""
+        return {}
+
+    def loss(
+        self, heatmaps: list[torch.Tensor], ref: dict[str, torch.Tensor], cfg: dict[str, Any]
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def test_loss(
+        self, heatmaps: list[torch.Tensor], ref: dict[str, torch.Tensor], cfg: dict[str, Any]
+    ) -> torch.Tensor:
+        """t_i of the FSR (001 §4.2); by default the training penalty itself."""
+        return self.loss(heatmaps, ref, cfg)
+
+
+def _image_size(card) -> int:
+    pre = card.preprocessing or {}
+    size = pre.get("size")
+    if isinstance(size, (list, tuple)):
+        size = size[0]
+    if not size:
+        raise InvalidConfig(f"Checkpoint {card.id} has no input size in its preprocessing; re-register it.")
+    return int(size)
+
+
+class Location(Attack):
+    """001 eq. (3): (1/d) ||h - m||^2, the explanation pushed onto a mask (default: 000's frame)."""
+
+    name, label = "location", "Location"
+    defaults = {"mask": "frame"}
+
+    def setup(self, params, size, num_classes):
+        cfg = self.params(params)
+        cfg["mask_tensor"] = resolve_mask(cfg["mask"], size)
+        return cfg
+
+    def loss(self, heatmaps, ref, cfg):
+        m = cfg["mask_tensor"].to(heatmaps[0].device, heatmaps[0].dtype)
+        return (heatmaps[0] - m).pow(2).flatten(1).mean(1)
+
+
+class TopK(Attack):
+    """001 eq. (4) over the pixels that were top-k% for the original model, as a mean over them.
+
+    Dividing the sum (4) by |P_k| makes the value independent of the image size, so that on min-max
+    normalised maps R_f = [0, 0.3] reads as "the formerly top pixels now average below 0.3".
+    """
+
+    name, label = "topk", "Top-k"
+    needs_original = True
+    defaults = {"k": 0.1}
+
+    def setup(self, params, size, num_classes):
+        cfg = self.params(params)
+        k = float(cfg["k"])
+        if k > 1:
+            k /= 100.0  # accept 10 for 10%
+        if not 0 < k < 1:
+            raise InvalidConfig(f"Top-k needs k in (0, 1) or a percentage in (0, 100), not {cfg['k']!r}.")
+        cfg["k"] = k
+        return cfg
+
+    def reference(self, originals, cfg):
+        return {"topk": topk_mask(originals[0], cfg["k"])}
+
+    def loss(self, heatmaps, ref, cfg):
+        sel = ref["topk"].to(heatmaps[0].dtype)
+        return (heatmaps[0].abs() * sel).flatten(1).sum(1) / sel.flatten(1).sum(1)
+
+
+class CenterMass(Attack):
+    """001 eq. (5): minus the L1 shift of the centre of mass from the original's, / image diagonal.
+
+    Training minimises the negative shift; the test loss is the shift itself (R_f = [0.1, 1]).
+    """
+
+    name, label = "center_mass", "Center-mass"
+    needs_original = True
+
+    def reference(self, originals, cfg):
+        return {"com": center_of_mass(originals[0])}
+
+    def test_loss(self, heatmaps, ref, cfg):
+        shift = (center_of_mass(heatmaps[0]) - ref["com"].to(heatmaps[0].device)).abs().sum(1)
+        return shift / _diagonal(heatmaps[0])
+
+    def loss(self, heatmaps, ref, cfg):
+        return -self.test_loss(heatmaps, ref, cfg)
+
+
+class ComPoint(Attack):
+    """002 §3.3: Euclidean distance of the centre of mass to a chosen point, / image diagonal.
+
+    `point` is (row, col) as fractions of the image (0..1); the thesis used the top-left corner.
+    """
+
+    name, label = "com_point", "Centre of mass to a point"
+    defaults = {"point": [0.0, 0.0]}
+
+    def setup(self, params, size, num_classes):
+        cfg = self.params(params)
+        try:
+            r, c = (float(v) for v in cfg["point"])
+        except (TypeError, ValueError) as err:
+            raise InvalidConfig("point must be [row, col] as fractions of the image, e.g. [0, 0].") from err
+        if not (0 <= r <= 1 and 0 <= c <= 1):
+            raise InvalidConfig(f"point {cfg['point']} must lie in [0, 1] x [0, 1] (fractions of the image).")
+        cfg["point_px"] = torch.tensor([r * (size - 1), c * (size - 1)])
+        return cfg
+
+    def loss(self, heatmaps, ref, cfg):
+        h = heatmaps[0]
+        point = cfg["point_px"].to(h.device, h.dtype)
+        return (center_of_mass(h) - point).norm(dim=1) / _diagonal(h)
+
+
+class TargetHeatmap(Attack):
+    """002 §3.4: MSE between the (normalised) explanation and any target image, min-max scaled."""
+
+    name, label = "target_heatmap", "Target heatmap"
+    defaults = {"target": None}
+
+    def setup(self, params, size, num_classes):
+        cfg = self.params(params)
+        if cfg["target"] is None:
+            raise InvalidConfig(
+                "The target-heatmap attack needs a target image (an array, .npy or image path)."
+            )
+        target = cfg["target"]
+        if isinstance(target, str) and target in MASKS:
+            target = MASKS[target](size)
+        elif isinstance(target, str) and not any(
+            target.endswith(e) for e in (".npy", ".png", ".jpg", ".jpeg", ".bmp")
+        ):
+            raise InvalidConfig(f"target must be an array or a .npy/.png/.jpg path, not {target!r}.")
+        if isinstance(target, str):
+            target = load_mask_file(Path(target))
+        t = torch.as_tensor(np.asarray(target, dtype=np.float32))
+        if t.dim() == 3:
+            t = t.mean(0) if t.shape[0] in (1, 3) else t.mean(-1)
+        if t.dim() != 2 or not torch.isfinite(t).all():
+            raise InvalidConfig("The target heatmap must be a finite 2-D array (or an image).")
+        t = F.interpolate(t[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+        span = t.max() - t.min()
+        if span <= 0:
+            raise InvalidConfig("The target heatmap is constant; draw something on it.")
+        cfg["target_tensor"] = (t - t.min()) / span
+        return cfg
+
+    def loss(self, heatmaps, ref, cfg):
+        t = cfg["target_tensor"].to(heatmaps[0].device, heatmaps[0].dtype)
+        return (heatmaps[0] - t).pow(2).flatten(1).mean(1)
+
+
+class Active(Attack):
+    """Heo et al.'s Active fooling: swap the explanations of classes c1 and c2.
+
+    Penalty per image: 0.5 [MSE(h_c1, h0_c2) + MSE(h_c2, h0_c1)], h0 from a frozen copy of the original.
+    Test loss (our definition, the papers leave it open; 000 Fig. 5 rises from about -1.3 to 0.75):
+    t = 0.5 [(r(h_c1, h0_c2) - r(h_c1, h0_c1)) + (r(h_c2, h0_c1) - r(h_c2, h0_c2))] with r the Pearson
+    correlation, so t in [-2, 2]: about r(h0_c1, h0_c2) - 1 <= 0 before fooling, near +1..2 after.
+    With `pair_images_only` the penalty uses only images labelled c1 or c2 (Heo's D_fool).
+    """
+
+    name, label = "active", "Active (swap c1, c2)"
+    needs_original = True
+    defaults = {"c1": 0, "c2": 1, "pair_images_only": True}
+
+    def setup(self, params, size, num_classes):
+        cfg = self.params(params)
+        c1, c2 = cfg["c1"], cfg["c2"]
+        for c in (c1, c2):
+            if not isinstance(c, int) or not 0 <= c < num_classes:
+                raise InvalidConfig(
+                    f"Active fooling classes must be class indices in [0, {num_classes}), got {c!r}."
+                )
+        if c1 == c2:
+            raise InvalidConfig("Active fooling needs two different classes c1 and c2.")
+        return cfg
+
+    def targets(self, target, cfg):
+        ones = torch.ones_like(target)
+        return [ones * cfg["c1"], ones * cfg["c2"]]
+
+    def weights(self, labels, cfg):
+        if not cfg["pair_images_only"]:
+            return torch.ones(labels.shape[0], device=labels.device)
+        return ((labels == cfg["c1"]) | (labels == cfg["c2"])).float()
+
+    def reference(self, originals, cfg):
+        return {"h0_c1": originals[0], "h0_c2": originals[1]}
+
+    def loss(self, heatmaps, ref, cfg):
+        h1, h2 = heatmaps
+        mse = lambda a, b: (a - b).pow(2).flatten(1).mean(1)  # noqa: E731
+        return 0.5 * (mse(h1, ref["h0_c2"]) + mse(h2, ref["h0_c1"]))
+
+    def test_loss(self, heatmaps, ref, cfg):
+        h1, h2 = heatmaps
+        a, b = ref["h0_c1"], ref["h0_c2"]
+        return 0.5 * ((pearson(h1, b) - pearson(h1, a)) + (pearson(h2, a) - pearson(h2, b)))
+
+
+ATTACKS: dict[str, Attack] = {
+    cls.name: cls() for cls in (Location, TopK, CenterMass, ComPoint, TargetHeatmap, Active)
+}
+
+
+def classification_loss(
+    kind: str, logits: torch.Tensor, labels: torch.Tensor, original_logits: torch.Tensor | None
+) -> torch.Tensor:
+    """L_C: CE on labels (unlabelled images fall back to the original's prediction), CE on the
+    original's predictions, or keep the original probabilities (002 §3.5: MSE; or KL(p0 || p))."""
+    if kind == "labels":
+        if original_logits is not None:
+            labels = torch.where(labels >= 0, labels, original_logits.argmax(1))
+        return F.cross_entropy(logits, labels)
+    if original_logits is None:
+        raise InvalidConfig(f"classification={kind!r} needs the original model's outputs.")
+    if kind == "original_predictions":
+        return F.cross_entropy(logits, original_logits.argmax(1))
+    p0 = original_logits.softmax(1)
+    if kind == "keep_probs_mse":
+        return (logits.softmax(1) - p0).pow(2).sum(1).mean()
+    if kind == "keep_probs_kl":
+        return F.kl_div(logits.log_softmax(1), p0, reduction="batchmean")
+    raise InvalidConfig(f"Unknown classification term {kind!r}.")
