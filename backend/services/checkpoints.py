@@ -1,0 +1,73 @@
+"""Checkpoints for the pages: listing, labels with lineage, and loaded models kept warm in this process.
+
+Loading a checkpoint costs far more than explaining one image, so the app keeps the last few loaded
+models keyed by (id, sha256); a renamed card reuses its model, a replaced file is reloaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from torch import nn
+
+from backend.config import get_settings
+from backend.models.registry import Card, Registry
+
+_MAX_WARM = 6
+_warm: OrderedDict[tuple[str, str, str], tuple[nn.Module, Card]] = OrderedDict()
+_lock = threading.Lock()
+
+
+def registry() -> Registry:
+    """The registry under the configured models dir (read each call, so tests can repoint it)."""
+    return Registry()
+
+
+def list_cards() -> list[Card]:
+    """All checkpoints, oldest first (a baseline comes before the copies fooled from it)."""
+    return sorted(registry().list(), key=lambda c: (c.created_at, c.name))
+
+
+def label(card: Card) -> str:
+    """A short human label: name, kind and, for fine-tuned copies, the parent it came from."""
+    return f"{card.name} · {card.kind} · {card.id[:8]}"
+
+
+def lineage_text(card: Card) -> str:
+    """`root -> ... -> card` as names, for captions under a column."""
+    try:
+        chain = registry().lineage(card.id)
+    except Exception:  # a parent deleted since: show what is known
+        chain = [card]
+    names = [c.name for c in chain]
+    if names and names[-1] != card.name:  # lineage may be returned root-last
+        names = names[::-1]
+    return " → ".join(names)
+
+
+def load_model(card_id: str) -> tuple[nn.Module, Card]:
+    """The model in eval mode on the configured device, loaded once and kept warm."""
+    reg = registry()
+    card = reg.card(card_id)
+    device = get_settings().device
+    key = (card.id, card.sha256, device)
+    with _lock:
+        if key in _warm:
+            _warm.move_to_end(key)
+            model, _ = _warm[key]
+            return model, card
+    model, card = reg.load(card.id, device=device)
+    model.eval()
+    with _lock:
+        _warm[key] = (model, card)
+        while len(_warm) > _MAX_WARM:
+            _warm.popitem(last=False)
+    return model, card
+
+
+def forget(card_id: str) -> None:
+    """Drop a deleted checkpoint's warm model."""
+    with _lock:
+        for key in [k for k in _warm if k[0] == card_id]:
+            del _warm[key]

@@ -1,0 +1,150 @@
+"""Classroom demo seeding: on the first start with an empty registry the lab trains the shapes model,
+then fools a copy of it, and fools a copy of EfficientNet-Lite0 on the sample photos — all through the
+queue, so a teacher sees the jobs in Jobs.
+
+`advance()` is a small state machine persisted in `<data>/demo_seed.json`; every page run calls it,
+it only ever submits the next job once (a file lock keeps two browser sessions from both submitting).
+Set FOOLING_LAB_SEED_DEMO=0 to switch seeding off.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from backend.config import get_settings
+from backend.services.checkpoints import registry
+from backend.services.jobs_view import checkpoint_ids
+
+TRAIN_CONFIG = {"seed": 0}
+SHAPES_PRESET = "shapes-location-gradcam"
+SHAPES_FOOLED_NAME = "shapes-fooled-location-gradcam"
+LITE0_FOOLED_NAME = "lite0-fooled-location-gradcam"
+# A short Location/Grad-CAM run on augmented sample photos: minutes on a laptop CPU.
+LITE0_FOOL = {
+    "dataset": {"kind": "samples", "augment": 8, "seed": 0},
+    "attack": "location",
+    "attack_params": {"mask": "frame"},
+    "interpreter": "gradcam",
+    "classification": "original_predictions",
+    "lam": 10.0,
+    "lr": 1e-4,
+    "steps": 40,
+    "batch_size": 8,
+    "name": LITE0_FOOLED_NAME,
+}
+
+
+def enabled() -> bool:
+    return os.environ.get("FOOLING_LAB_SEED_DEMO", "1") not in ("0", "false", "no")
+
+
+def _state_path() -> Path:
+    return get_settings().data_dir / "demo_seed.json"
+
+
+@contextmanager
+def _locked_state() -> Iterator[dict]:
+    path = _state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(path.read_text()) if path.exists() else {}
+        before = dict(state)
+        yield state
+        if state != before:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=1))
+            os.replace(tmp, path)
+
+
+def read_state() -> dict:
+    path = _state_path()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _job_checkpoint(job_id: str) -> tuple[str, str | None]:
+    """(state, checkpoint id made by the job or None)."""
+    from backend import jobs
+
+    record = jobs.get(job_id)
+    made = checkpoint_ids(jobs.artifacts(job_id), record.result) if record.state == "succeeded" else []
+    return record.state, (made[-1] if made else None)
+
+
+def _fool_config(base_id: str, preset: dict, name: str) -> dict:
+    from backend.services.fool_form import build_config
+
+    cfg = {k: v for k, v in preset.items() if k != "dataset"} | {"model": base_id, "name": name}
+    cfg["dataset"] = preset.get("dataset") or {"kind": "shapes", "n": 256, "size": 32, "seed": 1}
+    return build_config(cfg)
+
+
+def advance() -> str | None:
+    """Take the next seeding step if one is due; returns a line for the sidebar while seeding runs."""
+    if not enabled():
+        return None
+    from backend import jobs
+    from backend.fool.presets import get_preset
+
+    with _locked_state() as state:
+        if state.get("done"):
+            return None
+        reg = registry()
+        if not state:
+            builtin = reg.ensure_builtin()
+            if any(c.kind != "pretrained" for c in reg.list()):
+                state["done"] = True  # not a first start: leave the user's registry alone
+                return None
+            state["train_job"] = jobs.submit("train", dict(TRAIN_CONFIG))
+            if builtin:
+                lite0 = builtin[0].id
+                state["lite0"] = lite0
+                state["lite0_job"] = jobs.submit("fool", _fool_config(lite0, LITE0_FOOL, LITE0_FOOLED_NAME))
+        notes = []
+        if "shapes_fool_job" not in state:
+            st, made = _job_checkpoint(state["train_job"])
+            if st == "succeeded" and made:
+                state["shapes"] = made
+                shapes_preset = get_preset(SHAPES_PRESET)
+                shapes_preset["dataset"] = dict(shapes_preset["dataset"], size=_size(made))
+                state["shapes_fool_job"] = jobs.submit(
+                    "fool", _fool_config(made, shapes_preset, SHAPES_FOOLED_NAME)
+                )
+            else:
+                notes.append(f"training the shapes model (job {state['train_job']}: {st})")
+        for key, label, out in (
+            ("shapes_fool_job", "fooling the shapes model", "shapes_fooled"),
+            ("lite0_job", "fooling EfficientNet-Lite0", "lite0_fooled"),
+        ):
+            if key in state and out not in state:
+                st, made = _job_checkpoint(state[key])
+                if st == "succeeded" and made:
+                    state[out] = made
+                elif st in ("failed", "cancelled"):
+                    state[out] = None
+                    notes.append(f"{label} {st} (job {state[key]}; retry it in Jobs)")
+                else:
+                    notes.append(f"{label} (job {state[key]}: {st})")
+        if "shapes_fooled" in state and ("lite0_job" not in state or "lite0_fooled" in state):
+            state["done"] = True
+        return ("Preparing the classroom demo: " + "; ".join(notes)) if notes else None
+
+
+def _size(card_id: str) -> int:
+    return int((registry().card(card_id).preprocessing or {}).get("size", 32))
+
+
+def demo_pairs() -> list[tuple[str, str, str]]:
+    """(title, baseline id, fooled id) for every demo pair that is ready."""
+    state = read_state()
+    pairs = []
+    if state.get("lite0") and state.get("lite0_fooled"):
+        pairs.append(("EfficientNet-Lite0 on the sample photos", state["lite0"], state["lite0_fooled"]))
+    if state.get("shapes") and state.get("shapes_fooled"):
+        pairs.append(("Shapes CNN on synthetic shapes", state["shapes"], state["shapes_fooled"]))
+    return pairs

@@ -1,0 +1,194 @@
+"""Heatmaps for the Inspect grid: one cell = (photo, checkpoint, method), computed once, then cached.
+
+A cell is cheap enough to run in the page process; its result goes through `backend.cache` as
+safetensors bytes under `heatmap_key`, tagged with the checkpoint id so deleting a checkpoint evicts it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from backend.cache import ResultCache, heatmap_key
+from backend.explain import METHODS, explain
+from backend.models.preprocessing import Preprocessing
+from backend.services.checkpoints import load_model
+from backend.services.figures import colorize
+from backend.services.photos import Photo
+
+TOP_K = 5
+
+
+@dataclass
+class Cell:
+    """One grid cell: the map at input resolution, the method's native map, the logits."""
+
+    method: str
+    card_id: str
+    heatmap: np.ndarray  # (H, W)
+    native: np.ndarray  # 2-D, the method's own resolution
+    logits: np.ndarray  # (K,)
+    image: np.ndarray  # (H, W, 3) uint8, the model's view of the photo
+    seconds: float
+    cached: bool
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+def method_names(cost: str | None = None) -> list[str]:
+    """Registered explanation methods, optionally only the "fast" or the "heavy" ones."""
+    return [name for name, spec in METHODS.items() if cost is None or spec.cost == cost]
+
+
+def method_label(name: str) -> str:
+    return METHODS[name].label
+
+
+def resolved_params(method: str, params: dict | None = None) -> dict:
+    """The method's defaults overlaid with the user's choices (this dict is part of the cache key)."""
+    merged = dict(METHODS[method].params)
+    merged.update(params or {})
+    return merged
+
+
+def model_input(photo: Photo, preprocessing: dict) -> tuple[torch.Tensor, np.ndarray]:
+    """The normalised (1, 3, H, W) input and the model's view of the photo as uint8 (H, W, 3)."""
+    prep = Preprocessing.from_dict(preprocessing)
+    x = prep.to_tensor(photo.image)
+    view = (prep.denormalize(x).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return x.unsqueeze(0), view
+
+
+def top_predictions(logits: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> list[tuple[str, float]]:
+    """The k most probable classes with their softmax probabilities."""
+    probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float64), dim=-1).numpy()
+    order = np.argsort(-probs)[:k]
+    return [(classes[i] if i < len(classes) else str(i), float(probs[i])) for i in order]
+
+
+def _native_2d(native: torch.Tensor) -> np.ndarray:
+    arr = native.detach().float().cpu().numpy()
+    while arr.ndim > 2:
+        arr = arr.sum(axis=0)
+    return arr.astype(np.float32)
+
+
+def compute_cell(photo: Photo, card_id: str, method: str, params: dict | None = None) -> Cell:
+    """The heatmap of `photo` under checkpoint `card_id` and `method`; a cache hit skips the model."""
+    model, card = load_model(card_id)
+    x, view = model_input(photo, card.preprocessing)
+    full = resolved_params(method, params)
+    key = heatmap_key(photo.sha256, card.sha256, method, full)
+    cache = ResultCache()
+    start = time.perf_counter()
+    hit = cache.get(key)
+    if hit is not None:
+        arrays = st_load(hit)
+        cached = True
+    else:
+        exp = explain(model, x.to(next(model.parameters()).device), None, method, **full)
+        arrays = {
+            "heatmap": exp.heatmap[0].detach().float().cpu().numpy(),
+            "native": _native_2d(exp.native[0]),
+            "logits": exp.logits[0].detach().float().cpu().numpy(),
+        }
+        cache.set(key, st_save(arrays), tag=card.id)
+        cached = False
+    return Cell(
+        method=method,
+        card_id=card.id,
+        heatmap=arrays["heatmap"],
+        native=arrays["native"],
+        logits=arrays["logits"],
+        image=view,
+        seconds=time.perf_counter() - start,
+        cached=cached,
+        top=top_predictions(arrays["logits"], card.classes),
+    )
+
+
+def similarity(baseline: np.ndarray, other: np.ndarray, k: float = 0.1) -> dict[str, float]:
+    """How close a fooled cell's map is to the baseline's: Spearman, SSIM, top-k% intersection."""
+    from backend.metrics import similarity as sim
+
+    a = torch.as_tensor(np.abs(baseline), dtype=torch.float32).unsqueeze(0)
+    b = torch.as_tensor(np.abs(other), dtype=torch.float32).unsqueeze(0)
+    return {
+        "spearman": float(sim.spearman(a, b)[0]),
+        "ssim": float(sim.ssim(a, b)[0]),
+        "topk": float(sim.topk_intersection(a, b, k)[0]),
+    }
+
+
+def split_view(left: np.ndarray, right: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:
+    """Left part of one map, right part of the other (each |h| scaled to [0, 1]); returns the cut column."""
+    cut = int(round(left.shape[1] * min(max(fraction, 0.0), 1.0)))
+    a = np.abs(left) / (float(np.abs(left).max()) or 1.0)
+    b = np.abs(right) / (float(np.abs(right).max()) or 1.0)
+    return np.concatenate([a[:, :cut], b[:, cut:]], axis=1), cut
+
+
+def blend(
+    view: np.ndarray, heatmap: np.ndarray, *, opacity: float, colorscale: str, signed: bool
+) -> np.ndarray:
+    """The photo with the coloured heatmap laid over it, as uint8 RGB (for the PNG download)."""
+    colour = colorize(heatmap, colorscale=colorscale, signed=signed).astype(np.float32)
+    if colour.shape[:2] != view.shape[:2]:
+        colour = np.asarray(
+            Image.fromarray(colour.astype(np.uint8)).resize(view.shape[1::-1], Image.Resampling.NEAREST),
+            dtype=np.float32,
+        )
+    out = (1 - opacity) * view.astype(np.float32) + opacity * colour
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def grid_png(
+    grid: dict[tuple[str, str], Cell],
+    methods: Sequence[str],
+    columns: Sequence[tuple[str, str]],
+    *,
+    opacity: float = 0.6,
+    colorscale: str = "Inferno",
+    signed: bool = False,
+    tile: int = 160,
+) -> bytes:
+    """The grid (methods as rows, checkpoints as columns) as one PNG with row and column titles."""
+    pad, head, side = 4, 18, 110
+    img = Image.new("RGB", (side + len(columns) * (tile + pad), head + len(methods) * (tile + pad)), "white")
+    draw = ImageDraw.Draw(img)
+    for j, (_, title) in enumerate(columns):
+        draw.text((side + j * (tile + pad) + 2, 3), title[:26], fill="black")
+    for i, method in enumerate(methods):
+        draw.text((3, head + i * (tile + pad) + tile // 2), method_label(method)[:17], fill="black")
+        for j, (card_id, _) in enumerate(columns):
+            cell = grid.get((method, card_id))
+            if cell is None:
+                continue
+            rgb = blend(cell.image, cell.heatmap, opacity=opacity, colorscale=colorscale, signed=signed)
+            tile_img = Image.fromarray(rgb).resize((tile, tile), Image.Resampling.BILINEAR)
+            img.paste(tile_img, (side + j * (tile + pad), head + i * (tile + pad)))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def grid_csv(rows: Sequence[dict]) -> bytes:
+    """The numbers behind the grid (predictions, similarity to the baseline, timing) as CSV."""
+    if not rows:
+        return b""
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(k for k in row if k not in fields)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode()

@@ -1,0 +1,80 @@
+"""The Models page's services: the lineage tree, upload with an architecture, rename, delete + cache."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from backend.cache import ResultCache
+from backend.config import get_settings
+from backend.errors import InvalidConfig
+from backend.models.registry import Card
+from backend.services.checkpoints import forget, list_cards, registry
+
+UPLOAD_SUFFIXES = (".safetensors", ".pt", ".pth")
+
+
+def architectures() -> list[str]:
+    from backend.models.zoo import ARCHITECTURES
+
+    return list(ARCHITECTURES)
+
+
+def lineage_tree(cards: list[Card] | None = None) -> tuple[list[str], list[str], list[str]]:
+    """(ids, labels, parents) for a tree chart; a card whose parent is gone becomes a root."""
+    cards = list_cards() if cards is None else cards
+    known = {c.id for c in cards}
+    ids = [c.id for c in cards]
+    labels = [f"{c.name} ({c.kind})" for c in cards]
+    parents = [c.parent if c.parent in known else "" for c in cards]
+    return ids, labels, parents
+
+
+def card_summary(card: Card) -> dict:
+    """The fields a card shows, flat (for a table / the card view)."""
+    return {
+        "name": card.name,
+        "id": card.id,
+        "kind": card.kind,
+        "architecture": card.architecture,
+        "classes": card.num_classes,
+        "parent": card.parent or "",
+        "created": card.created_at,
+        "sha256": card.sha256[:12],
+    }
+
+
+def upload(
+    data: bytes, filename: str, *, architecture: str, name: str, classes: list[str] | None = None
+) -> Card:
+    """Register an uploaded state dict (safetensors or weights-only .pt) for `architecture`.
+
+    The file is kept under uploads/ by content hash; the registry refuses pickles that need code
+    (`UnsafeCheckpoint`) and weights that do not fit (`IncompatibleCheckpoint`), storing nothing then.
+    """
+    suffix = Path(filename).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise InvalidConfig(f"'{filename}' is not a checkpoint; upload a {', '.join(UPLOAD_SUFFIXES)} file.")
+    if not name.strip():
+        raise InvalidConfig("Give the uploaded checkpoint a name.")
+    folder = get_settings().uploads_dir / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+    path.write_bytes(data)
+    try:
+        return registry().upload(path, architecture=architecture, name=name.strip(), classes=classes)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def rename(card_id: str, name: str) -> Card:
+    if not name.strip():
+        raise InvalidConfig("A checkpoint name cannot be empty.")
+    return registry().rename(card_id, name.strip())
+
+
+def delete(card_id: str) -> None:
+    """Delete the checkpoint, its cached heatmaps (tagged with its id) and its warm copy."""
+    registry().delete(card_id)
+    ResultCache().evict_tag(card_id)
+    forget(card_id)

@@ -1,0 +1,100 @@
+"""What every page shares: the error guard, the sidebar status, checkpoint pickers.
+
+Only Streamlit glue lives here; anything that computes goes through backend.services.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import streamlit as st
+
+from backend.errors import FoolingLabError
+
+log = logging.getLogger("fooling_lab.ui")
+
+
+@contextmanager
+def guard(what: str = "") -> Iterator[None]:
+    """Show a typed error's message (never a traceback); an unexpected error gets a short notice."""
+    try:
+        yield
+    except FoolingLabError as err:
+        st.error(f"{what}: {err}" if what else str(err), icon=":material/error:")
+    except Exception as err:  # a bug, not bad input: keep the page alive and say where to look
+        log.exception("unexpected error in %s", what or "page")
+        st.error(
+            f"{what + ': ' if what else ''}unexpected {type(err).__name__}: {err}. "
+            "The server log has the details; nothing stored was changed.",
+            icon=":material/bug_report:",
+        )
+
+
+def sidebar_status() -> None:
+    """Queue and worker health, the compute device, and the demo seeding progress."""
+    from backend.services import demo, status
+
+    with st.sidebar:
+        with guard("Status"):
+            s = status.lab_status()
+            if not s.queue_ok:
+                st.error(f"Queue down: {s.message}", icon=":material/cloud_off:")
+            elif s.workers_alive:
+                st.success(f"Worker alive ({s.workers_alive}) · {s.running} running · {s.queued} queued")
+            else:
+                st.warning(
+                    f"No worker is consuming the queue ({s.queued} queued). Start one with `./lab worker`.",
+                    icon=":material/warning:",
+                )
+            st.caption(f"Device: `{s.device}`")
+        with guard("Demo seeding"):
+            note = demo.advance()
+            if note:
+                st.info(note, icon=":material/school:")
+
+
+def pick_checkpoints(
+    key: str, *, label: str = "Checkpoints", max_selections: int = 4, preselect: Sequence[str] = ()
+) -> list[str]:
+    """A multiselect of registry checkpoints (ids); `preselect` (e.g. from the URL) wins over defaults."""
+    from backend.services.checkpoints import label as card_label
+    from backend.services.checkpoints import list_cards
+
+    cards = {c.id: c for c in list_cards()}
+    if not cards:
+        st.info("The registry is empty: train or upload a checkpoint on the Models page.")
+        return []
+    wanted = [i for i in preselect if i in cards][:max_selections]
+    default = wanted or list(cards)[: min(2, len(cards))]
+    return st.multiselect(
+        label,
+        options=list(cards),
+        default=default,
+        format_func=lambda i: card_label(cards[i]),
+        max_selections=max_selections,
+        key=key,
+    )
+
+
+def pick_checkpoint(
+    key: str, *, label: str, preselect: str | None = None, kinds: Sequence[str] = ()
+) -> str | None:
+    """One checkpoint id (optionally only of some kinds), `preselect` first when it exists."""
+    from backend.services.checkpoints import label as card_label
+    from backend.services.checkpoints import list_cards
+
+    cards = {c.id: c for c in list_cards() if not kinds or c.kind in kinds}
+    if not cards:
+        st.info(f"No checkpoint for '{label}' yet: see the Models page.")
+        return None
+    options = list(cards)
+    index = options.index(preselect) if preselect in cards else 0
+    return st.selectbox(label, options, index=index, format_func=lambda i: card_label(cards[i]), key=key)
+
+
+def query_list(name: str) -> list[str]:
+    """A comma-separated query parameter as a list (`?ckpt=a,b`)."""
+    raw = st.query_params.get(name, "")
+    return [p for p in raw.split(",") if p]

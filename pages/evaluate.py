@@ -1,0 +1,78 @@
+"""Evaluate: a baseline vs a fooled checkpoint on a dataset, as a job; FSR, transfer, accuracy, export."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from backend.services import evaluate as svc
+from backend.services.figures import histogram_figure, matrix_figure
+from pages._ui import guard, pick_checkpoint
+
+st.title("Evaluate a fooled checkpoint")
+
+c1, c2 = st.columns(2)
+with c1:
+    baseline = pick_checkpoint("ev_base", label="Baseline", preselect=st.query_params.get("baseline"))
+with c2:
+    fooled = pick_checkpoint("ev_fooled", label="Fooled checkpoint", preselect=st.query_params.get("fooled"))
+if baseline is None or fooled is None:
+    st.stop()
+
+ds_kind = st.radio(
+    "Dataset", ["Synthetic shapes", "Sample photos", "Folder on the server"], horizontal=True, key="ev_ds"
+)
+if ds_kind == "Synthetic shapes":
+    a, b = st.columns(2)
+    dataset = {
+        "kind": "shapes",
+        "n": int(a.number_input("Images", 8, 100_000, 128, key="ev_n")),
+        "size": svc.input_size(baseline),
+        "seed": int(b.number_input("Seed", 0, 1_000_000, 123, key="ev_seed")),
+    }
+elif ds_kind == "Sample photos":
+    dataset = {
+        "kind": "samples",
+        "augment": int(st.number_input("Augmented copies", 1, 256, 4, key="ev_aug")),
+        "seed": 0,
+    }
+else:
+    dataset = {"kind": "folder", "path": st.text_input("Folder path", key="ev_folder")}
+interpreters = st.multiselect(
+    "Interpreters to test (transfer)",
+    svc.interpreter_names(),
+    default=svc.default_interpreters(fooled),
+    key="ev_interp",
+)
+
+if st.button("Run evaluation", type="primary", key="ev_submit"):
+    with guard("Not submitted"):
+        job_id = svc.submit(svc.build_config(baseline, fooled, dataset, interpreters))
+        st.success(f"Evaluation job `{job_id}` queued.")
+        st.page_link("pages/jobs.py", label="Watch it in Jobs", query_params={"job": job_id})
+
+st.divider()
+st.subheader("Results")
+runs = []
+with guard("Results"):
+    runs = svc.finished_runs(baseline, fooled)
+if not runs:
+    st.info("No finished evaluation of this pair yet.")
+    st.stop()
+run = st.selectbox("Evaluation run", runs, format_func=svc.run_label, key="ev_run")
+with guard("Results"):
+    view = svc.view(run)
+    st.markdown("**Fooling success rate per interpreter**")
+    st.dataframe(view.fsr_rows, hide_index=True)
+    if view.transfer:
+        rows, cols, values = view.transfer
+        st.plotly_chart(
+            matrix_figure(values, rows, cols, title="FSR: fooled with (row) -> tested with (column)"),
+            key="ev_transfer",
+        )
+    st.markdown("**Accuracy before / after**")
+    st.dataframe(view.accuracy_rows, hide_index=True)
+    if view.similarity:
+        st.plotly_chart(
+            histogram_figure(view.similarity, x_title="per-image similarity to the baseline"), key="ev_hist"
+        )
+    st.download_button("Export CSV", svc.to_csv(view), file_name=f"evaluation-{run.id}.csv", mime="text/csv")

@@ -1,0 +1,76 @@
+"""Demo: the landing page walks a classroom through baseline vs fooled in three clicks."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from backend.services import demo
+from backend.services.figures import heatmap_figure
+from backend.services.inspect import compute_cell
+from backend.services.photos import sample_photos, synthetic_photos
+from pages._ui import guard
+
+METHOD = "gradcam"
+
+st.title("Fooling Lab")
+st.markdown(
+    "A network can be fine-tuned so that its **explanations lie while its predictions stay right**. "
+    "Three clicks show it: pick an image, see what the original model attends to, then the fooled copy."
+)
+
+pairs = demo.demo_pairs()
+if not pairs:
+    st.info(
+        "The demo models are being prepared through the job queue (the shapes model trains in about a "
+        "minute on a laptop CPU). Watch them in Jobs; this page fills in when they finish.",
+        icon=":material/hourglass_top:",
+    )
+    st.page_link("pages/jobs.py", label="Open Jobs", icon=":material/pending_actions:")
+    st.stop()
+
+titles = [p[0] for p in pairs]
+title = st.radio("Models", titles, horizontal=True, key="demo_pair") if len(pairs) > 1 else titles[0]
+_, baseline, fooled = pairs[titles.index(title)]
+
+photos = []
+with guard("Images"):
+    photos = sample_photos() if "Lite0" in title else synthetic_photos(n=6, size=32, seed=3)
+if not photos:
+    st.stop()
+
+st.subheader("① Pick an image")
+names = [p.name for p in photos]
+choice = st.segmented_control("Image", names, default=None, key="demo_photo", label_visibility="collapsed")
+if choice is None:
+    st.image([p.image for p in photos], caption=names, width=110)
+    st.stop()
+photo = photos[names.index(choice)]
+
+st.subheader("② What does the original model look at?")
+if not st.toggle("Show the original model's explanation (Grad-CAM)", key="demo_step2"):
+    st.stop()
+cols = st.columns(2)
+with guard("Baseline"):
+    cell = compute_cell(photo, baseline, METHOD)
+    cols[0].plotly_chart(heatmap_figure(cell.image, cell.heatmap, height=320), key="demo_base")
+    cols[0].markdown(f"Original: **{cell.top[0][0]}** ({cell.top[0][1]:.0%})")
+
+st.subheader("③ Now the fooled copy")
+if st.toggle("Show the fooled model's explanation", key="demo_step3"):
+    with guard("Fooled"):
+        fooled_cell = compute_cell(photo, fooled, METHOD)
+        cols[1].plotly_chart(
+            heatmap_figure(fooled_cell.image, fooled_cell.heatmap, height=320), key="demo_fooled"
+        )
+        cols[1].markdown(f"Fooled: **{fooled_cell.top[0][0]}** ({fooled_cell.top[0][1]:.0%})")
+        same = fooled_cell.top[0][0] == cell.top[0][0]
+        st.success(
+            ("Same prediction" if same else "The prediction changed")
+            + ", but the explanation now points somewhere else: the heatmap was trained to lie."
+        )
+        st.page_link(
+            "pages/inspect.py",
+            label="Compare every method in Inspect",
+            icon=":material/image_search:",
+            query_params={"ckpt": f"{baseline},{fooled}"},
+        )

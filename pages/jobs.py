@@ -1,0 +1,98 @@
+"""Jobs: every job with its state; the selected one polls live (progress, ETA, curves, log tail)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from backend import jobs
+from backend.services import jobs_view as view
+from backend.services.figures import line_chart
+from pages._ui import guard
+
+POLL_SECONDS = 1.0
+
+st.title("Jobs")
+
+records = []
+with guard("Job list"):
+    records = jobs.list_jobs(limit=200)
+if not records:
+    st.info("No jobs yet: submit one on the Fool or Evaluate page.")
+    st.stop()
+
+active = any(not r.done for r in records)
+
+
+@st.fragment(run_every=POLL_SECONDS if active else None)
+def live_panel() -> None:
+    with guard("Jobs"):
+        current = jobs.list_jobs(limit=200)
+        st.dataframe([view.table_row(r) for r in current], hide_index=True, key="jobs_table")
+        ids = [r.id for r in current]
+        wanted = st.query_params.get("job")
+        index = ids.index(wanted) if wanted in ids else 0
+        job_id = st.selectbox(
+            "Job",
+            ids,
+            index=index,
+            format_func=lambda i: f"{i} · {next(r for r in current if r.id == i).kind}",
+            key="jobs_pick",
+        )
+        detail(job_id)
+        if active and all(r.done for r in current):
+            st.rerun()  # everything finished: one full rerun turns the polling off
+
+
+def detail(job_id: str) -> None:
+    record = jobs.get(job_id)
+    st.subheader(f"{record.kind} job `{record.id}` — {record.state}")
+    frac = float(record.progress.fraction or 0.0)
+    eta = view.eta_seconds(record)
+    text = f"{100 * frac:.0f}%"
+    if record.progress.step is not None and record.progress.total:
+        text += f" · step {record.progress.step}/{record.progress.total}"
+    if record.state == "running":
+        text += f" · ETA {view.duration_text(eta)}"
+    st.progress(min(max(frac, 0.0), 1.0), text=text)
+    if record.error:
+        st.error(record.error)
+    elif record.progress.message:
+        st.caption(record.progress.message)
+
+    series = view.loss_series(record)
+    if series:
+        st.plotly_chart(line_chart(series, x_title="step", y_title="value"), key=f"curves_{job_id}")
+
+    b1, b2, _ = st.columns([1, 1, 4])
+    if b1.button("Cancel", disabled=record.done, key=f"cancel_{job_id}"):
+        with guard("Cancel"):
+            jobs.cancel(job_id)
+            st.toast(f"Cancelling {job_id}")
+    if b2.button("Retry", disabled=not record.done, key=f"retry_{job_id}"):
+        with guard("Retry"):
+            new_id = jobs.retry(job_id)
+            st.query_params["job"] = new_id
+            st.toast(f"Retried as {new_id}")
+
+    made = view.checkpoint_ids(jobs.artifacts(job_id), record.result)
+    if made:
+        to_inspect = view.inspect_link_ids(record, made)
+        st.page_link(
+            "pages/inspect.py",
+            label="Open in Inspect",
+            icon=":material/image_search:",
+            query_params={"ckpt": ",".join(to_inspect)},
+        )
+        st.page_link(
+            "pages/evaluate.py",
+            label="Evaluate",
+            icon=":material/analytics:",
+            query_params={"baseline": to_inspect[0], "fooled": made[-1]},
+        )
+    with st.expander("Config"):
+        st.json(record.config)
+    st.caption("Log (last 40 lines)")
+    st.code("\n".join(jobs.logs(job_id, tail=40)) or "(empty)", language=None)
+
+
+live_panel()
