@@ -174,7 +174,7 @@ def load_pretrained(arch: str, weights: str | Path | None = None) -> nn.Module:
         raise MissingWeights(f"Weights file {path} does not exist. {hint}")
     state = read_state_dict(path)
     if arch == "densenet121":
-        state = _modern_densenet_keys(state)
+        state = modern_densenet_keys(state)
     return load_strict(build(arch), state, source=path.name, arch=arch)
 
 
@@ -209,7 +209,7 @@ _OLD_DENSENET_KEY = re.compile(
 )
 
 
-def _modern_densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def modern_densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """torchvision's published DenseNet file uses `norm.1`-style keys; the module names are `norm1`."""
     out = {}
     for key, value in state.items():
