@@ -1,1 +1,119 @@
-"""jobs"""
+"""The job facade: the only thing pages import to run long work off the Streamlit thread.
+
+    job_id = jobs.submit("fool", config)   # validated now; InvalidConfig -> nothing is queued
+    jobs.get(job_id).state / .progress / .history
+    jobs.cancel(job_id); jobs.retry(job_id); jobs.logs(job_id); jobs.artifacts(job_id)
+
+Importing this does not import torch. Records live in the job store (SQLite in the data dir, or Redis
+when FOOLING_LAB_QUEUE_URL is set); `python -m backend worker` consumes the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+from backend.errors import InvalidConfig, QueueUnavailable
+from backend.jobs.kinds import get_kind
+from backend.jobs.queue import enqueue
+from backend.jobs.records import CANCELLED, FAILED, QUEUED, RUNNING, STATES, Artifact, JobRecord, now, stamped
+from backend.jobs.store import open_store
+
+__all__ = ["submit", "get", "list_jobs", "cancel", "retry", "logs", "artifacts"]
+
+RETRY_WAIT_S = 5.0  # how long retry waits for a cancelled attempt's process to be gone
+
+
+def submit(kind: str, config: dict) -> str:
+    """Validate `config` with the kind, record the job and queue it; returns the job id."""
+    job_kind = get_kind(kind)
+    clean = job_kind.validate(dict(config))
+    try:
+        json.dumps(clean)
+    except (TypeError, ValueError) as err:
+        raise InvalidConfig(f"The {kind} config cannot be stored as JSON ({err}); use plain values.") from err
+    record = JobRecord(
+        id=f"{kind}-{secrets.token_hex(6)}",
+        kind=kind,
+        config=clean,
+        module=type(job_kind).__module__,
+        queued_at=now(),
+    )
+    store = open_store()
+    store.create(record)
+    try:
+        enqueue(record.id)
+    except QueueUnavailable:
+        store.delete(record.id)
+        raise
+    return record.id
+
+
+def get(job_id: str) -> JobRecord:
+    """The record with its metric history; `JobNotFound` if there is none."""
+    return open_store().get(job_id)
+
+
+def list_jobs(state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
+    """Newest first. Records come without history (use `get` for the curves)."""
+    if state is not None and state not in STATES:
+        raise InvalidConfig(f"Unknown job state {state!r}; one of {', '.join(STATES)}")
+    return open_store().list(state=state, kind=kind, limit=limit)
+
+
+def cancel(job_id: str) -> JobRecord:
+    """Cancel a queued job (it never runs) or a running one (its process is stopped within 2 s).
+    A finished job is left as it is. Returns the record after the change."""
+    store = open_store()
+    record = store.get(job_id, history=False)
+    for state in (QUEUED, RUNNING):
+        if record.state == state and store.transition(
+            job_id, [state], CANCELLED, attempt=record.attempts, finished_at=now()
+        ):
+            store.append_log(job_id, stamped(f"[queue] cancelled while {state}"))
+            break
+    return store.get(job_id)
+
+
+def retry(job_id: str) -> str:
+    """Run a failed or cancelled job again under the same id, with the same state dir, so it resumes
+    from its last checkpoint. Returns the job id."""
+    store = open_store()
+    deadline = time.monotonic() + RETRY_WAIT_S
+    record = store.get(job_id, history=False)
+    while record.runner_pid is not None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the previous attempt is still being stopped: never run two at once
+        record = store.get(job_id, history=False)
+    if record.state not in (FAILED, CANCELLED) or record.runner_pid is not None:
+        raise InvalidConfig(
+            f"Job {job_id} is {record.state}; only a failed or cancelled job can be retried"
+            + (" (its last run is still stopping; try again)" if record.runner_pid else ".")
+        )
+    if not store.transition(
+        job_id, [record.state], QUEUED, attempt=record.attempts, queued_at=now(), finished_at=None, error=None
+    ):
+        raise InvalidConfig(f"Job {job_id} changed state meanwhile; look at it again before retrying.")
+    store.append_log(job_id, stamped(f"[queue] retry after {record.state} (attempt {record.attempts + 1})"))
+    try:
+        enqueue(job_id)
+    except QueueUnavailable:
+        store.transition(
+            job_id, [QUEUED], record.state, attempt=record.attempts, finished_at=now(), error=record.error
+        )
+        raise
+    return job_id
+
+
+def logs(job_id: str, tail: int = 200) -> list[str]:
+    """The last `tail` log lines (the kind's own, and the queue's `[queue]` lines)."""
+    store = open_store()
+    store.state_of(job_id) or store.get(job_id, history=False)  # JobNotFound for an unknown id
+    return store.logs(job_id, tail) if tail > 0 else []
+
+
+def artifacts(job_id: str) -> list[Artifact]:
+    """What the job published: checkpoint ids, tables, files (`Artifact.file`)."""
+    store = open_store()
+    store.state_of(job_id) or store.get(job_id, history=False)
+    return store.artifacts(job_id)

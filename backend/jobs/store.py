@@ -1,0 +1,90 @@
+"""The job store interface, and the choice of backend from the settings.
+
+The store is the source of truth the UI reads (not Huey's result store). Every state change is a
+compare-and-set (`transition`), so a job is claimed queued->running exactly once even if the queue
+delivers its message twice, and a late writer (a killed attempt, a runner finishing after a cancel)
+cannot overwrite a newer state.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+from backend.config import Settings, get_settings
+from backend.jobs.records import FIELDS, Artifact, HistoryPoint, JobRecord
+
+
+class JobStore(ABC):
+    """One interface, two backends: `SqliteJobStore` (embedded) and `RedisJobStore` (distributed)."""
+
+    @abstractmethod
+    def create(self, record: JobRecord) -> None: ...
+
+    @abstractmethod
+    def delete(self, job_id: str) -> None:
+        """Remove a record and everything attached (used only to roll back a submit that failed)."""
+
+    @abstractmethod
+    def get(self, job_id: str, *, history: bool = True) -> JobRecord:
+        """The record; raises `JobNotFound`."""
+
+    @abstractmethod
+    def list(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
+        """Newest first, without history."""
+
+    @abstractmethod
+    def state_of(self, job_id: str) -> tuple[str, int] | None:
+        """(state, attempts), cheap enough to poll several times a second; None if there is no such job."""
+
+    def transition(
+        self,
+        job_id: str,
+        from_states: Iterable[str],
+        to_state: str | None = None,
+        *,
+        attempt: int | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Atomically: if the state is one of `from_states` (and `attempts == attempt` when given),
+        set `state = to_state` (if given) and `fields`; return whether it happened."""
+        if to_state is not None:
+            fields["state"] = to_state
+        unknown = set(fields) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"not job record fields: {sorted(unknown)}")
+        return self._compare_and_set(job_id, list(from_states), attempt, fields)
+
+    @abstractmethod
+    def _compare_and_set(
+        self, job_id: str, from_states: list[str], attempt: int | None, fields: dict
+    ) -> bool:
+        """The backend's atomic conditional update (fields already checked)."""
+
+    @abstractmethod
+    def add_history(self, job_id: str, point: HistoryPoint) -> None: ...
+
+    @abstractmethod
+    def append_log(self, job_id: str, line: str) -> None: ...
+
+    @abstractmethod
+    def logs(self, job_id: str, tail: int = 200) -> list[str]: ...
+
+    @abstractmethod
+    def add_artifact(self, job_id: str, artifact: Artifact) -> None: ...
+
+    @abstractmethod
+    def artifacts(self, job_id: str) -> list[Artifact]: ...
+
+
+def open_store(settings: Settings | None = None) -> JobStore:
+    """The SQLite store in the data dir, or the Redis store when a queue URL is configured."""
+    settings = settings or get_settings()
+    if settings.queue_url:
+        from backend.jobs.store_redis import RedisJobStore
+
+        return RedisJobStore(settings.queue_url)
+    from backend.jobs.store_sqlite import SqliteJobStore
+
+    return SqliteJobStore(settings.jobs_db)

@@ -1,0 +1,151 @@
+"""The distributed job store: records in Redis, so the app and consumers on several machines agree.
+
+A job is a hash of JSON-encoded fields; history, logs and artifacts are lists; `fl:jobs` is a sorted
+set by submit time. Compare-and-set runs as a Lua script, which Redis executes atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import redis
+
+from backend.errors import JobNotFound, QueueUnavailable
+from backend.jobs.records import Artifact, HistoryPoint, JobRecord, encode_field
+from backend.jobs.store import JobStore
+
+PREFIX = "fooling-lab"
+INDEX = f"{PREFIX}:jobs"
+
+# KEYS[1] = job hash; ARGV[1] = JSON list of allowed states; ARGV[2] = expected attempts ("" = any);
+# ARGV[3..] = field, value pairs to set.
+_CAS = """
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return 0 end
+local state = cjson.decode(cur)
+local allowed = false
+for _, s in ipairs(cjson.decode(ARGV[1])) do
+  if s == state then allowed = true end
+end
+if not allowed then return 0 end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'attempts') ~= ARGV[2] then return 0 end
+if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+return 1
+"""
+
+
+@lru_cache(maxsize=8)
+def connection_pool(url: str) -> redis.ConnectionPool:
+    """One pool per URL and process; short connect timeout so a down server fails fast."""
+    return redis.ConnectionPool.from_url(url, socket_connect_timeout=3, socket_timeout=30)
+
+
+def _key(job_id: str, part: str = "") -> str:
+    return f"{PREFIX}:job:{job_id}" + (f":{part}" if part else "")
+
+
+def _encode(name: str, value: Any) -> str:
+    return json.dumps(encode_field(name, value))
+
+
+def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+
+class RedisJobStore(JobStore):
+    def __init__(self, url: str):
+        self.url = url
+        self.db = redis.Redis(connection_pool=connection_pool(url))
+        self._cas = self.db.register_script(_CAS)
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as err:
+            raise QueueUnavailable(
+                f"Cannot reach the Redis server at {self.url}: {err}. Start it "
+                "(redis-server) or unset FOOLING_LAB_QUEUE_URL for the embedded queue."
+            ) from err
+
+    def ping(self) -> None:
+        self._call(self.db.ping)
+
+    def create(self, record: JobRecord) -> None:
+        mapping = {name: _encode(name, value) for name, value in record.to_fields().items()}
+        with self.db.pipeline() as pipe:
+            pipe.hset(_key(record.id), mapping=mapping)
+            pipe.zadd(INDEX, {record.id: record.submitted_at})
+            self._call(pipe.execute)
+
+    def delete(self, job_id: str) -> None:
+        keys = [_key(job_id)] + [_key(job_id, p) for p in ("history", "logs", "artifacts")]
+        with self.db.pipeline() as pipe:
+            pipe.delete(*keys)
+            pipe.zrem(INDEX, job_id)
+            self._call(pipe.execute)
+
+    def get(self, job_id: str, *, history: bool = True) -> JobRecord:
+        with self.db.pipeline() as pipe:
+            pipe.hgetall(_key(job_id))
+            if history:
+                pipe.lrange(_key(job_id, "history"), 0, -1)
+            replies = self._call(pipe.execute)
+        if not replies[0]:
+            raise JobNotFound(f"No job with id {job_id!r} in the Redis store {self.url}.")
+        points = [HistoryPoint(**json.loads(p)) for p in replies[1]] if history else []
+        return JobRecord.from_fields(_decode(replies[0]), points)
+
+    def list(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
+        out: list[JobRecord] = []
+        start, chunk = 0, max(limit, 100)
+        while len(out) < limit:
+            ids = self._call(self.db.zrevrange, INDEX, start, start + chunk - 1)
+            if not ids:
+                break
+            with self.db.pipeline() as pipe:
+                for job_id in ids:
+                    pipe.hgetall(_key(job_id.decode()))
+                rows = self._call(pipe.execute)
+            for raw in rows:
+                if not raw:
+                    continue
+                record = JobRecord.from_fields(_decode(raw))
+                if (state is None or record.state == state) and (kind is None or record.kind == kind):
+                    out.append(record)
+            start += chunk
+        return out[:limit]
+
+    def state_of(self, job_id: str) -> tuple[str, int] | None:
+        state, attempts = self._call(self.db.hmget, _key(job_id), ["state", "attempts"])
+        return None if state is None else (json.loads(state), json.loads(attempts))
+
+    def _compare_and_set(
+        self, job_id: str, from_states: list[str], attempt: int | None, fields: dict
+    ) -> bool:
+        args: list[Any] = [json.dumps(list(from_states)), "" if attempt is None else json.dumps(attempt)]
+        for name, value in fields.items():
+            args += [name, _encode(name, value)]
+        return bool(self._call(self._cas, keys=[_key(job_id)], args=args))
+
+    def add_history(self, job_id: str, point: HistoryPoint) -> None:
+        payload = json.dumps({"step": point.step, "time": point.time, "metrics": point.metrics})
+        self._call(self.db.rpush, _key(job_id, "history"), payload)
+
+    def append_log(self, job_id: str, line: str) -> None:
+        self._call(self.db.rpush, _key(job_id, "logs"), line)
+
+    def logs(self, job_id: str, tail: int = 200) -> list[str]:
+        return [x.decode() for x in self._call(self.db.lrange, _key(job_id, "logs"), -int(tail), -1)]
+
+    def add_artifact(self, job_id: str, artifact: Artifact) -> None:
+        payload = json.dumps(
+            {"kind": artifact.kind, "value": artifact.value, "label": artifact.label, "path": artifact.path}
+        )
+        self._call(self.db.rpush, _key(job_id, "artifacts"), payload)
+
+    def artifacts(self, job_id: str) -> list[Artifact]:
+        return [
+            Artifact(**json.loads(x)) for x in self._call(self.db.lrange, _key(job_id, "artifacts"), 0, -1)
+        ]

@@ -1,0 +1,166 @@
+"""The embedded job store: one SQLite file in WAL mode, shared by the app, consumers and runners.
+
+A connection per operation keeps it safe across threads and processes; compare-and-set is a single
+`UPDATE ... WHERE state IN (...)` whose row count says whether it won.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from backend.errors import JobNotFound, QueueUnavailable
+from backend.jobs.records import Artifact, HistoryPoint, JobRecord, encode_field
+from backend.jobs.store import JobStore
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, module TEXT, config TEXT NOT NULL, state TEXT NOT NULL,
+    submitted_at REAL, queued_at REAL, started_at REAL, finished_at REAL, heartbeat_at REAL,
+    worker TEXT, runner_pid INTEGER, attempts INTEGER NOT NULL DEFAULT 0,
+    progress TEXT, error TEXT, result TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
+CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs (submitted_at);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, step INTEGER, time REAL, metrics TEXT
+);
+CREATE INDEX IF NOT EXISTS history_job ON history (job_id, seq);
+CREATE TABLE IF NOT EXISTS logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, line TEXT);
+CREATE INDEX IF NOT EXISTS logs_job ON logs (job_id, seq);
+CREATE TABLE IF NOT EXISTS artifacts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, kind TEXT, value TEXT, label TEXT, path TEXT
+);
+CREATE INDEX IF NOT EXISTS artifacts_job ON artifacts (job_id, seq);
+"""
+
+_initialised: set[Path] = set()
+
+
+class SqliteJobStore(JobStore):
+    def __init__(self, path: Path, timeout_s: float = 30.0):
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        if self.path not in _initialised or not self.path.exists():
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+            _initialised.add(self.path)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise QueueUnavailable(
+                f"Cannot open the job store {self.path}: {err}. Check that the data "
+                "directory (FOOLING_LAB_DATA) exists and is writable."
+            ) from err
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA synchronous=NORMAL")
+            yield db
+        except sqlite3.OperationalError as err:
+            raise QueueUnavailable(
+                f"The job store {self.path} failed: {err}. If it says 'locked', "
+                "another process holds it too long; retry."
+            ) from err
+        finally:
+            db.close()
+
+    def create(self, record: JobRecord) -> None:
+        fields = record.to_fields()
+        names = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        with self._connect() as db:
+            db.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", list(fields.values()))
+
+    def delete(self, job_id: str) -> None:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            for table in ("history", "logs", "artifacts"):
+                db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            db.execute("COMMIT")
+
+    def get(self, job_id: str, *, history: bool = True) -> JobRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(f"No job with id {job_id!r}; it may have been deleted with its data dir.")
+            points = []
+            if history:
+                rows = db.execute(
+                    "SELECT step, time, metrics FROM history WHERE job_id = ? ORDER BY seq", (job_id,)
+                )
+                points = [HistoryPoint(r["step"], r["time"], json.loads(r["metrics"])) for r in rows]
+        return JobRecord.from_fields(dict(row), points)
+
+    def list(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
+        where, args = [], []
+        if state is not None:
+            where.append("state = ?")
+            args.append(state)
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT * FROM jobs {clause} ORDER BY submitted_at DESC, id LIMIT ?", [*args, int(limit)]
+            ).fetchall()
+        return [JobRecord.from_fields(dict(r)) for r in rows]
+
+    def state_of(self, job_id: str) -> tuple[str, int] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT state, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else (row["state"], row["attempts"])
+
+    def _compare_and_set(
+        self, job_id: str, from_states: list[str], attempt: int | None, fields: dict
+    ) -> bool:
+        sets = ", ".join(f"{name} = ?" for name in fields) or "state = state"
+        values = [encode_field(name, value) for name, value in fields.items()]
+        sql = f"UPDATE jobs SET {sets} WHERE id = ? AND state IN ({', '.join('?' for _ in from_states)})"
+        args = [*values, job_id, *from_states]
+        if attempt is not None:
+            sql += " AND attempts = ?"
+            args.append(attempt)
+        with self._connect() as db:
+            return db.execute(sql, args).rowcount == 1
+
+    def add_history(self, job_id: str, point: HistoryPoint) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO history (job_id, step, time, metrics) VALUES (?, ?, ?, ?)",
+                (job_id, point.step, point.time, json.dumps(point.metrics)),
+            )
+
+    def append_log(self, job_id: str, line: str) -> None:
+        with self._connect() as db:
+            db.execute("INSERT INTO logs (job_id, line) VALUES (?, ?)", (job_id, line))
+
+    def logs(self, job_id: str, tail: int = 200) -> list[str]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT line FROM logs WHERE job_id = ? ORDER BY seq DESC LIMIT ?", (job_id, int(tail))
+            ).fetchall()
+        return [r["line"] for r in reversed(rows)]
+
+    def add_artifact(self, job_id: str, artifact: Artifact) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO artifacts (job_id, kind, value, label, path) VALUES (?, ?, ?, ?, ?)",
+                (job_id, artifact.kind, json.dumps(artifact.value), artifact.label, artifact.path),
+            )
+
+    def artifacts(self, job_id: str) -> list[Artifact]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT kind, value, label, path FROM artifacts WHERE job_id = ? ORDER BY seq", (job_id,)
+            ).fetchall()
+        return [Artifact(r["kind"], json.loads(r["value"]), r["label"], r["path"]) for r in rows]
