@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.errors import InvalidConfig
+from backend.fool.data import image_size
 from backend.fool.masks import MASKS, load_mask_file, resolve_mask
 from backend.metrics.similarity import center_of_mass, pearson, topk_mask
 
@@ -69,7 +70,7 @@ class Attack:
 
     def check_params(self, params: dict[str, Any], card) -> None:
         """Refuse bad attack settings for a checkpoint (its image size, its classes)."""
-        self.setup(params, _image_size(card), card.num_classes)
+        self.setup(params, image_size(card), card.num_classes)
 
     def setup(self, params: dict[str, Any], size: int, num_classes: int) -> dict[str, Any]:
         """Resolve settings into tensors (masks, targets) once per run."""
@@ -97,16 +98,6 @@ class Attack:
     ) -> torch.Tensor:
         """t_i of the FSR (001 §4.2); by default the training penalty itself."""
         return self.loss(heatmaps, ref, cfg)
-
-
-def _image_size(card) -> int:
-    pre = card.preprocessing or {}
-    size = pre.get("size")
-    if isinstance(size, (list, tuple)):
-        size = size[0]
-    if not size:
-        raise InvalidConfig(f"Checkpoint {card.id} has no input size in its preprocessing; re-register it.")
-    return int(size)
 
 
 class Location(Attack):

@@ -166,3 +166,33 @@ def get_preset(name: str) -> dict[str, Any]:
     import copy
 
     return copy.deepcopy(PRESETS[name]["config"])
+
+
+def resolve_config(config: dict[str, Any], registry=None) -> dict[str, Any]:
+    """Expand `{"preset": NAME, ...}` into the preset's settings overridden by the given ones.
+
+    Without a `model`, a shapes preset takes the newest shapes checkpoint in the registry.
+    """
+    config = dict(config)
+    name = config.pop("preset", None)
+    if name is None:
+        return config
+    merged = {**get_preset(name), **config}
+    if "model" not in merged:
+        merged["model"] = _newest_checkpoint(PRESETS[name]["architecture"], registry)
+    return merged
+
+
+def _newest_checkpoint(architecture: str, registry=None) -> str:
+    from backend.errors import InvalidConfig
+    from backend.models.registry import Registry
+
+    cards = [
+        c for c in (registry or Registry()).list() if c.architecture == architecture and c.kind != "fooled"
+    ]
+    if not cards:
+        raise InvalidConfig(
+            f"No {architecture} checkpoint in the registry; "
+            "train or upload one, or pass model=<checkpoint id>."
+        )
+    return max(cards, key=lambda c: c.created_at).id

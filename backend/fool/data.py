@@ -1,0 +1,79 @@
+"""Images for a fooling run: the training set (read batch by batch) and held-out validation tensors.
+
+Held-out images come from `val_dataset` when given, else from a seeded split of `dataset` that the
+training batches never touch. A shapes spec without a size takes the checkpoint's input size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from backend.errors import InvalidConfig
+from backend.fool.config import FoolConfig
+
+
+@dataclass
+class FoolingData:
+    train: Dataset
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    size: int
+    device: torch.device
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        items = [self.train[int(i)] for i in idx]
+        x = torch.stack([item[0] for item in items]).to(self.device)
+        y = torch.tensor([int(item[1]) for item in items], dtype=torch.long, device=self.device)
+        return x, y
+
+
+def image_size(card) -> int:
+    size = (card.preprocessing or {}).get("size")
+    if isinstance(size, (list, tuple)):
+        size = size[0]
+    if not size:
+        raise InvalidConfig(f"Checkpoint {card.id} has no input size in its preprocessing.")
+    return int(size)
+
+
+def _spec_for(spec: dict, size: int) -> dict:
+    spec = dict(spec)
+    if spec.get("kind") == "shapes":
+        spec.setdefault("size", size)
+    return spec
+
+
+def stack(dataset: Dataset, limit: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `limit` items of a dataset as (x, labels) tensors."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n == 0:
+        raise InvalidConfig("The held-out set is empty; give more images or a val_dataset.")
+    items = [dataset[i] for i in range(n)]
+    x = torch.stack([item[0] for item in items]).to(device)
+    y = torch.tensor([int(item[1]) for item in items], dtype=torch.long, device=device)
+    return x, y
+
+
+def load_fooling_data(cfg: FoolConfig, card, device: torch.device) -> FoolingData:
+    from backend.data.datasets import build_dataset
+    from backend.models.preprocessing import Preprocessing
+
+    size = image_size(card)
+    pre = Preprocessing.from_dict(card.preprocessing)
+    full = build_dataset(_spec_for(cfg.dataset, size), pre)
+    if cfg.val_dataset is not None:
+        train, val = full, build_dataset(_spec_for(cfg.val_dataset, size), pre)
+    else:
+        n = len(full)
+        n_val = max(1, int(round(n * cfg.val_fraction)))
+        if n - n_val < 1:
+            raise InvalidConfig(f"The dataset has {n} images: too few to hold some out; add images.")
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed + 7)).tolist()
+        train, val = Subset(full, perm[n_val:]), Subset(full, perm[:n_val])
+    if len(train) == 0:
+        raise InvalidConfig("The training set is empty.")
+    val_x, val_y = stack(val, cfg.val_size, device)
+    return FoolingData(train, val_x, val_y, size, device)

@@ -1,0 +1,240 @@
+"""run_fooling: fine-tune a checkpoint so its explanations lie, with resumable state and a card.
+
+Progress callback: `progress(info)` once per step with `step, total, loss, loss_c, loss_f,
+images_per_s, eta_s`, and after each validation also `val` = {"accuracy", "agreement", "fsr",
+"test_loss"} on held-out images. State for resuming (model, optimiser, RNG, step) is written atomically
+to `state_dir` every `checkpoint_every` steps in weights-only torch format; a run given the same
+`state_dir` continues from there and ends bit-for-bit where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from backend.config import get_settings
+from backend.errors import InvalidConfig
+from backend.fool.config import FoolConfig
+from backend.fool.data import FoolingData, load_fooling_data
+from backend.fool.losses import ATTACKS, Attack
+from backend.fool.objective import Interpreter, fooling_loss, per_image_test_losses
+from backend.metrics.fsr import fsr
+
+Progress = Callable[[dict[str, Any]], None]
+STATE_FILE = "fool_state.pt"
+
+
+def select_trainable(model: nn.Module, cfg: FoolConfig) -> list[nn.Parameter]:
+    """Freeze what the config asks (frozen classifier, train only the first N layers); return the rest."""
+    layers = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
+    frozen: set[int] = set()
+    if cfg.train_first_n is not None:
+        for layer in layers[cfg.train_first_n :]:
+            frozen.update(id(p) for p in layer.parameters(recurse=False))
+    if cfg.freeze_classifier:
+        head = getattr(model, "classifier", None) or getattr(model, "fc", None)
+        if not isinstance(head, nn.Module):
+            linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+            head = linears[-1] if linears else None
+        if head is None:
+            raise InvalidConfig("freeze_classifier: this model has no Linear classifier to freeze.")
+        frozen.update(id(p) for p in head.parameters())
+    trainable = []
+    for p in model.parameters():
+        p.requires_grad_(id(p) not in frozen)
+        if id(p) not in frozen:
+            trainable.append(p)
+    if not trainable:
+        raise InvalidConfig("Every parameter is frozen; raise train_first_n or unfreeze the classifier.")
+    return trainable
+
+
+def make_optimizer(params: list[nn.Parameter], cfg: FoolConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _save_state(state_dir: Path, model, optimizer, step: int, cfg: FoolConfig) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "config": json.dumps(cfg.to_dict(), sort_keys=True),
+    }
+    tmp = state_dir / (STATE_FILE + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, state_dir / STATE_FILE)
+
+
+def _load_state(state_dir: Path | None, cfg: FoolConfig) -> dict[str, Any] | None:
+    path = state_dir / STATE_FILE if state_dir else None
+    if path is None or not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state["config"] != json.dumps(cfg.to_dict(), sort_keys=True):
+        raise InvalidConfig(f"{path} holds a run with another config; delete it or give a fresh state_dir.")
+    return state
+
+
+def _batch_indices(step: int, n: int, batch: int, seed: int) -> torch.Tensor:
+    """Batch of `step`: a fixed function of (seed, step), so a resumed run sees the same batches."""
+    per_epoch = max(1, n // batch) if n >= batch else 1
+    epoch, pos = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    if n < batch:
+        return perm
+    return perm[pos * batch : (pos + 1) * batch]
+
+
+def validate(
+    model: nn.Module,
+    original: nn.Module,
+    data: FoolingData,
+    attack: Attack,
+    attack_cfg: dict[str, Any],
+    interpreter: Interpreter,
+    batch_size: int,
+) -> dict[str, float]:
+    """Top-1 accuracy, agreement with the original and FSR of the attack on the held-out images."""
+    x, y = data.val_x, data.val_y
+    with torch.no_grad():
+        pred = torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        pred0 = torch.cat([original(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    labelled = y >= 0
+    t = per_image_test_losses(
+        model,
+        original,
+        x,
+        y,
+        attack=attack,
+        attack_cfg=attack_cfg,
+        interpreter=interpreter,
+        batch_size=batch_size,
+    )
+    weights = attack.weights(y, attack_cfg).bool().cpu()
+    t = t[weights] if weights.any() else t
+    return {
+        "accuracy": float((pred[labelled] == y[labelled]).float().mean()) if labelled.any() else float("nan"),
+        "agreement": float((pred == pred0).float().mean()),
+        "fsr": fsr(t, attack.name),
+        "test_loss": float(t.mean()),
+    }
+
+
+def run_fooling(
+    config: FoolConfig | dict[str, Any],
+    progress: Progress | None = None,
+    state_dir: str | Path | None = None,
+    registry=None,
+):
+    """Fool `config.model` and save the result to the registry; returns the new checkpoint's Card."""
+    from backend.models.registry import Registry
+
+    cfg = config if isinstance(config, FoolConfig) else FoolConfig.from_dict(config)
+    registry = registry or Registry()
+    cfg.validate(registry)
+    device = torch.device(cfg.device or get_settings().device)
+    state_dir = Path(state_dir) if state_dir else None
+    state = _load_state(state_dir, cfg)
+
+    torch.manual_seed(cfg.seed)
+    model, parent = registry.load(cfg.model, device=device)
+    original = copy.deepcopy(model).eval().requires_grad_(False)
+    attack = ATTACKS[cfg.attack]
+    data = load_fooling_data(cfg, parent, device)
+    attack_cfg = attack.setup(cfg.attack_params, data.size, parent.num_classes)
+    interpreter = Interpreter(
+        cfg.interpreter, dict(cfg.interpreter_params), cfg.layer, cfg.normalization, cfg.softplus_beta
+    )
+    params = select_trainable(model, cfg)
+    optimizer = make_optimizer(params, cfg)
+    total = cfg.total_steps(len(data.train))
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng_cpu"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        start = int(state["step"])
+    model.train(not cfg.freeze_batchnorm)
+    use_amp = cfg.mixed_precision and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    began, done_here = time.perf_counter(), 0
+    history_val: dict[str, float] = {}
+    for step in range(start, total):
+        idx = _batch_indices(step, len(data.train), cfg.batch_size, cfg.seed)
+        x, y = data.batch(idx)
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+            result = fooling_loss(
+                model,
+                original,
+                x,
+                y,
+                attack=attack,
+                attack_cfg=attack_cfg,
+                interpreter=interpreter,
+                lam=cfg.lam,
+                classification=cfg.classification,
+            )
+        if not torch.isfinite(result.loss):
+            raise InvalidConfig(
+                f"The loss became {result.loss.item()} at step {step + 1}; lower lr or lambda."
+            )
+        scaler.scale(result.loss).backward()
+        if cfg.grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        done_here += 1
+        elapsed = time.perf_counter() - began
+        info: dict[str, Any] = {
+            "step": step + 1,
+            "total": total,
+            "loss": float(result.loss.detach()),
+            "loss_c": result.loss_c,
+            "loss_f": result.loss_f,
+            "images_per_s": done_here * len(idx) / max(elapsed, 1e-9),
+            "eta_s": elapsed / done_here * (total - step - 1),
+        }
+        if cfg.val_every and (step + 1) % cfg.val_every == 0 and step + 1 < total:
+            model.eval()
+            info["val"] = validate(model, original, data, attack, attack_cfg, interpreter, cfg.batch_size)
+            model.train(not cfg.freeze_batchnorm)
+        if state_dir is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == total):
+            _save_state(state_dir, model, optimizer, step + 1, cfg)
+        if progress is not None:
+            progress(info)
+    model.eval()
+    history_val = validate(model, original, data, attack, attack_cfg, interpreter, cfg.batch_size)
+    if progress is not None:
+        progress({"step": total, "total": total, "val": history_val, "done": True})
+    model.requires_grad_(True)
+    name = cfg.name or f"{parent.name} fooled {cfg.attack}/{cfg.interpreter}"
+    return registry.save(
+        model,
+        name=name,
+        architecture=parent.architecture,
+        classes=parent.classes,
+        preprocessing=parent.preprocessing,
+        parent=parent.id,
+        kind="fooled",
+        config=cfg.to_dict(),
+        metrics={f"val_{k}": v for k, v in history_val.items()},
+    )

@@ -1,0 +1,198 @@
+"""evaluate(config): FSR table, transfer matrix, accuracy table and per-image similarity arrays.
+
+Config: `baseline` (checkpoint id), `fooled` (id or list of ids, each a fooled child with its FoolConfig
+in the card), optional `dataset` (default: the very held-out split the trainer validated on),
+`interpreters` (FSR measured with each; default the fooled interpreters plus gradient), `images`
+(at most this many), `batch_size`. The layout follows 001 Table 2: rows = interpreter measured,
+columns = fooled model (attack / interpreter it was fooled with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from backend.config import get_settings
+from backend.errors import InvalidConfig
+from backend.fool.config import FoolConfig
+from backend.fool.data import load_fooling_data, stack
+from backend.fool.losses import ATTACKS
+from backend.fool.objective import Interpreter, per_image_test_losses
+from backend.metrics import accuracy as acc
+from backend.metrics.fsr import fsr
+from backend.metrics.similarity import SIMILARITIES
+
+DEFAULTS: dict[str, Any] = {
+    "baseline": None,
+    "fooled": None,
+    "dataset": None,
+    "interpreters": None,
+    "images": 128,
+    "batch_size": 32,
+}
+
+
+def normalize_config(config: dict[str, Any], registry) -> dict[str, Any]:
+    """Fill defaults and check the checkpoints exist and are fooled children; raises InvalidConfig."""
+    from backend.errors import CheckpointNotFound
+    from backend.explain import METHODS
+
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise InvalidConfig(f"Unknown evaluate setting(s) {sorted(unknown)}; known: {', '.join(DEFAULTS)}.")
+    cfg = {**DEFAULTS, **config}
+    if not cfg["baseline"] or not cfg["fooled"]:
+        raise InvalidConfig("evaluate needs a baseline checkpoint id and at least one fooled checkpoint id.")
+    cfg["fooled"] = [cfg["fooled"]] if isinstance(cfg["fooled"], str) else list(cfg["fooled"])
+    for cid in [cfg["baseline"], *cfg["fooled"]]:
+        try:
+            registry.card(cid)
+        except CheckpointNotFound as err:
+            raise InvalidConfig(f"Unknown checkpoint {cid!r}: {err}") from err
+    for cid in cfg["fooled"]:
+        if not registry.card(cid).config.get("attack"):
+            raise InvalidConfig(f"Checkpoint {cid} has no fooling config in its card; is it a fooled model?")
+    if cfg["interpreters"] is None:
+        used = [registry.card(c).config["interpreter"] for c in cfg["fooled"]]
+        cfg["interpreters"] = list(dict.fromkeys([*used, "gradient"]))
+    bad = [m for m in cfg["interpreters"] if m not in METHODS]
+    if bad:
+        raise InvalidConfig(f"Unknown interpreter(s) {bad}; choose among {', '.join(METHODS)}.")
+    if int(cfg["images"]) < 1:
+        raise InvalidConfig("images must be >= 1.")
+    return cfg
+
+
+def _logits(model, x: torch.Tensor, batch: int) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+def _heatmaps(model, x, labels, interp: Interpreter, batch: int) -> torch.Tensor:
+    out = []
+    for i in range(0, len(x), batch):
+        maps, _ = interp.heatmaps(model, x[i : i + batch], [labels[i : i + batch]], create_graph=False)
+        out.append(maps[0].cpu())
+    return torch.cat(out)
+
+
+def evaluate(
+    config: dict[str, Any], progress: Callable[[float, str], None] | None = None, registry=None
+) -> dict:
+    """Compute the report; `progress(fraction, message)` is called as the work advances."""
+    from backend.models.registry import Registry
+
+    registry = registry or Registry()
+    cfg = normalize_config(config, registry)
+    device = torch.device(get_settings().device)
+    baseline, base_card = registry.load(cfg["baseline"], device=device)
+    first = FoolConfig.from_dict(registry.card(cfg["fooled"][0]).config)
+    if cfg["dataset"] is None:
+        data = load_fooling_data(first, base_card, device)
+        x, labels = data.val_x[: cfg["images"]], data.val_y[: cfg["images"]]
+    else:
+        from backend.data.datasets import build_dataset
+        from backend.models.preprocessing import Preprocessing
+
+        ds = build_dataset(cfg["dataset"], Preprocessing.from_dict(base_card.preprocessing))
+        x, labels = stack(ds, cfg["images"], device)
+    bs = int(cfg["batch_size"])
+    base_logits = _logits(baseline, x, bs)
+    targets = torch.where(labels >= 0, labels, base_logits.argmax(1))
+    report: dict[str, Any] = {
+        "baseline": cfg["baseline"],
+        "images": int(len(x)),
+        "interpreters": cfg["interpreters"],
+        "models": [],
+        "fsr": {},
+        "accuracy": {"baseline": _accuracy_row(base_logits, labels, base_logits)},
+        "similarity": {},
+    }
+    steps = len(cfg["fooled"]) * len(cfg["interpreters"])
+    done = 0
+    for cid in cfg["fooled"]:
+        model, card = registry.load(cid, device=device)
+        fc = FoolConfig.from_dict(card.config)
+        attack = ATTACKS[fc.attack]
+        attack_cfg = attack.setup(fc.attack_params, x.shape[-1], card.num_classes)
+        column = f"{fc.attack}/{fc.interpreter}"
+        report["models"].append(
+            {"id": cid, "name": card.name, "attack": fc.attack, "interpreter": fc.interpreter}
+        )
+        logits = _logits(model, x, bs)
+        row = _accuracy_row(logits, labels, base_logits)
+        if fc.attack == "active":
+            row["per_class"] = {
+                "baseline": acc.per_class_accuracy(base_logits, labels, [attack_cfg["c1"], attack_cfg["c2"]]),
+                "fooled": acc.per_class_accuracy(logits, labels, [attack_cfg["c1"], attack_cfg["c2"]]),
+            }
+        report["accuracy"][cid] = row
+        weights = attack.weights(labels, attack_cfg).bool().cpu()
+        for method in cfg["interpreters"]:
+            interp = Interpreter(method, {}, None, None if method != fc.interpreter else fc.normalization)
+            kwargs = {"attack": attack, "attack_cfg": attack_cfg, "interpreter": interp, "batch_size": bs}
+            t_fooled = per_image_test_losses(model, baseline, x, labels, **kwargs)[weights]
+            t_base = per_image_test_losses(baseline, baseline, x, labels, **kwargs)[weights]
+            report["fsr"].setdefault(method, {})[column] = {
+                "fooled": fsr(t_fooled, fc.attack),
+                "baseline": fsr(t_base, fc.attack),
+                "test_loss_fooled": t_fooled.tolist(),
+                "test_loss_baseline": t_base.tolist(),
+            }
+            h_base = _heatmaps(baseline, x, targets, interp, bs)
+            h_fool = _heatmaps(model, x, targets, interp, bs)
+            report["similarity"].setdefault(method, {})[column] = {
+                name: fn(h_base, h_fool).tolist() for name, fn in SIMILARITIES.items()
+            }
+            done += 1
+            if progress is not None:
+                progress(done / steps, f"{column}: FSR with {method} done")
+    return report
+
+
+def _accuracy_row(logits: torch.Tensor, labels: torch.Tensor, base_logits: torch.Tensor) -> dict[str, float]:
+    return {
+        "top1": acc.topk_accuracy(logits, labels, 1),
+        "top5": acc.topk_accuracy(logits, labels, 5),
+        "agreement": acc.agreement(logits, base_logits),
+        "probability_mse": acc.probability_mse(logits, base_logits),
+    }
+
+
+def format_report(report: dict) -> str:
+    """The three tables as text, laid out as 001 Tables 2 and 3."""
+    cols = [f"{m['attack']}/{m['interpreter']}" for m in report["models"]]
+    width = max([14, *(len(c) + 2 for c in cols)])
+    lines = [f"FSR (%) on {report['images']} held-out images: fooled (baseline)", ""]
+    lines.append("measured with".ljust(16) + "".join(c.rjust(width) for c in cols))
+    for method, row in report["fsr"].items():
+        cells = []
+        for c in cols:
+            v = row.get(c)
+            cells.append(
+                f"{100 * v['fooled']:.1f} ({100 * v['baseline']:.1f})".rjust(width) if v else "-".rjust(width)
+            )
+        lines.append(method.ljust(16) + "".join(cells))
+    lines += [
+        "",
+        "Accuracy (%)".ljust(16) + "Pretrained".rjust(width) + "".join(c.rjust(width) for c in cols),
+    ]
+    ids = [m["id"] for m in report["models"]]
+    for key in ("top1", "top5", "agreement"):
+        base = report["accuracy"]["baseline"][key]
+        lines.append(
+            key.ljust(16)
+            + f"{100 * base:.1f}".rjust(width)
+            + "".join(f"{100 * report['accuracy'][i][key]:.1f}".rjust(width) for i in ids)
+        )
+    for i, c in zip(ids, cols, strict=True):
+        per = report["accuracy"][i].get("per_class")
+        if per:
+            pairs = ", ".join(
+                f"class {k}: {100 * per['baseline'][k]:.1f} -> {100 * per['fooled'][k]:.1f}"
+                for k in per["fooled"]
+            )
+            lines.append(f"{c} per-class accuracy: {pairs}")
+    return "\n".join(lines)

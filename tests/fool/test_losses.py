@@ -1,0 +1,127 @@
+"""Attack penalties and test losses on hand-made heatmaps (no model needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from backend.errors import InvalidConfig
+from backend.fool.losses import ATTACKS, classification_loss
+from backend.fool.masks import MASKS, corner_mask, frame_code_mask, frame_mask, resolve_mask
+
+
+def test_frame_masks_follow_the_papers():
+    m = frame_mask(8)
+    assert m[2:6, 2:6].sum() == 0 and m.sum() == 64 - 16  # 000 Remark 1: centre square [H/4, 3H/4)
+    c = frame_code_mask(28)  # original code: frame of width 28 // 7 = 4
+    assert c[:4].min() == 1 and c[4:24, 4:24].max() == 0 and c[4, 3] == 1
+    assert (
+        corner_mask(16, "bottom_right")[12:, 12:].min() == 1 and corner_mask(16, "bottom_right").sum() == 16
+    )
+
+
+def test_resolve_mask_accepts_arrays_and_refuses_wrong_size(tmp_path):
+    arr = np.zeros((16, 16), dtype=np.float32)
+    arr[:4, :4] = 1
+    assert torch.equal(resolve_mask(arr.tolist(), 16), torch.from_numpy(arr))
+    np.save(tmp_path / "m.npy", arr)
+    assert torch.equal(resolve_mask(str(tmp_path / "m.npy"), 16), torch.from_numpy(arr))
+    with pytest.raises(InvalidConfig, match="16x16"):
+        resolve_mask(np.zeros((8, 8)), 16)
+    with pytest.raises(InvalidConfig, match=r"\[0, 1\]"):
+        resolve_mask(np.full((16, 16), 2.0), 16)
+    with pytest.raises(InvalidConfig, match="Unknown mask"):
+        resolve_mask("circle", 16)
+
+
+def test_location_loss_is_zero_on_the_mask_and_eq3_elsewhere():
+    attack = ATTACKS["location"]
+    cfg = attack.setup({}, 8, 5)
+    h = torch.stack([MASKS["frame"](8), torch.zeros(8, 8)])
+    loss = attack.loss([h], {}, cfg)
+    assert loss[0] == 0
+    assert loss[1].item() == pytest.approx(48 / 64)  # (1/d) ||0 - m||^2
+
+
+def test_topk_uses_the_original_top_pixels():
+    attack = ATTACKS["topk"]
+    cfg = attack.setup({"k": 10}, 10, 5)  # 10 -> 10%
+    assert cfg["k"] == pytest.approx(0.1)
+    h0 = torch.zeros(1, 10, 10)
+    h0[0, 0, :] = 1.0  # original's top 10%: the first row
+    ref = attack.reference([h0], cfg)
+    assert attack.test_loss([h0], ref, cfg).item() == pytest.approx(1.0)
+    moved = torch.zeros(1, 10, 10)
+    moved[0, 9, :] = 1.0
+    assert attack.test_loss([moved], ref, cfg).item() == pytest.approx(0.0)
+
+
+def test_center_mass_test_loss_is_the_l1_shift_over_the_diagonal():
+    attack = ATTACKS["center_mass"]
+    cfg = attack.setup({}, 11, 5)
+    h0 = torch.zeros(1, 11, 11)
+    h0[0, 5, 5] = 1
+    h = torch.zeros(1, 11, 11)
+    h[0, 0, 0] = 1
+    ref = attack.reference([h0], cfg)
+    t = attack.test_loss([h], ref, cfg)
+    assert t.item() == pytest.approx(10 / math.hypot(11, 11))
+    assert attack.loss([h], ref, cfg).item() == pytest.approx(-t.item())
+
+
+def test_com_point_distance_and_target_heatmap():
+    attack = ATTACKS["com_point"]
+    cfg = attack.setup({"point": [1.0, 1.0]}, 11, 5)
+    h = torch.zeros(1, 11, 11)
+    h[0, 10, 10] = 1
+    assert attack.loss([h], {}, cfg).item() == pytest.approx(0.0)
+    with pytest.raises(InvalidConfig, match="fractions"):
+        attack.setup({"point": [2, 0]}, 11, 5)
+    target = ATTACKS["target_heatmap"]
+    tcfg = target.setup({"target": "cross"}, 16, 5)
+    assert target.loss([tcfg["target_tensor"][None]], {}, tcfg).item() == pytest.approx(0.0)
+    with pytest.raises(InvalidConfig, match="constant"):
+        target.setup({"target": np.ones((4, 4))}, 16, 5)
+
+
+def test_active_test_loss_ranges_from_unfooled_to_swapped():
+    attack = ATTACKS["active"]
+    cfg = attack.setup({"c1": 1, "c2": 3}, 8, 5)
+    g = torch.Generator().manual_seed(0)
+    h0_c1, h0_c2 = torch.rand(2, 8, 8, generator=g), torch.rand(2, 8, 8, generator=g)
+    ref = attack.reference([h0_c1, h0_c2], cfg)
+    unfooled = attack.test_loss([h0_c1, h0_c2], ref, cfg)
+    swapped = attack.test_loss([h0_c2, h0_c1], ref, cfg)
+    assert (unfooled <= 0).all() and (unfooled > -2).all()
+    assert (swapped >= 0.5).all() and (swapped <= 2).all()
+    assert attack.loss([h0_c2, h0_c1], ref, cfg).abs().max() == 0
+    labels = torch.tensor([1, 2, 3, 0])
+    assert attack.weights(labels, cfg).tolist() == [1.0, 0.0, 1.0, 0.0]
+    with pytest.raises(InvalidConfig, match="different"):
+        attack.setup({"c1": 2, "c2": 2}, 8, 5)
+
+
+def test_unknown_attack_setting_is_refused():
+    with pytest.raises(InvalidConfig, match="no setting"):
+        ATTACKS["topk"].setup({"kk": 3}, 8, 5)
+
+
+def test_classification_terms():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    original = torch.tensor([[0.0, 3.0], [0.0, 3.0]])
+    labels = torch.tensor([0, -1])  # the unlabelled image falls back to the original's prediction (1)
+    ce = classification_loss("labels", logits, labels, original)
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1]))
+    assert ce.item() == pytest.approx(expected.item())
+    ce_orig = classification_loss("original_predictions", logits, labels, original)
+    assert ce_orig.item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, torch.tensor([1, 1])).item()
+    )
+    assert classification_loss("keep_probs_mse", original, labels, original).item() == pytest.approx(0.0)
+    assert classification_loss("keep_probs_kl", original, labels, original).item() == pytest.approx(
+        0.0, abs=1e-7
+    )
+    assert classification_loss("keep_probs_kl", logits, labels, original).item() > 0.1
