@@ -1,0 +1,159 @@
+"""The "detect" job kind: run the detection tests on a suspect (and a baseline) checkpoint, build the
+report card, and publish the numbers for the Detect page's charts."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+
+from backend.detect.heatmaps import predictions, scaled_heatmaps
+from backend.detect.inputs import (
+    check_checkpoint,
+    check_method,
+    input_shape,
+    load_checkpoint,
+    load_images,
+    merged,
+)
+from backend.detect.noise_inputs import noise_input_test
+from backend.detect.randomization import cascading_randomization
+from backend.detect.reference import similarity_report
+from backend.detect.report import report_card
+from backend.detect.weight_noise import MODES, weight_noise_sweep
+from backend.errors import InvalidConfig
+from backend.jobs.kinds import JobContext, JobKind, register_kind
+
+TESTS = ("noise_inputs", "weight_noise", "randomization", "reference")
+
+DEFAULTS: dict = {
+    "suspect": None,
+    "baseline": None,  # the un-manipulated checkpoint the suspect is compared with
+    "reference": None,  # for the similarity report; defaults to the baseline
+    "method": "gradient",
+    "params": {},
+    "tests": list(TESTS),
+    "dataset": {"kind": "shapes", "n": 32, "size": 64, "seed": 123},
+    "images": 32,
+    "noise_inputs": {"n": 16, "seed": 0, "std": 1.0},
+    "weight_noise": {
+        "sigmas": [0.0, 0.005, 0.01, 0.02, 0.05],
+        "seeds": [0, 1, 2],
+        "mode": "additive",
+        "select": None,
+    },
+    "randomization": {"seed": 0, "images": 8},
+}
+
+
+def _validate(config: dict) -> dict:
+    cfg = merged(DEFAULTS, config)
+    cfg["suspect"] = check_checkpoint(cfg["suspect"], "suspect")
+    for role in ("baseline", "reference"):
+        if cfg[role] is not None:
+            cfg[role] = check_checkpoint(cfg[role], role)
+    cfg["reference"] = cfg["reference"] or cfg["baseline"]
+    check_method(cfg["method"])
+    bad = [t for t in cfg["tests"] if t not in TESTS]
+    if bad or not cfg["tests"]:
+        raise InvalidConfig(f"Choose tests among {list(TESTS)} (got {cfg['tests']}).")
+    wn = cfg["weight_noise"]
+    if wn["mode"] not in MODES:
+        raise InvalidConfig(f"Weight-noise mode must be one of {MODES}.")
+    if not wn["sigmas"] or any(float(s) < 0 for s in wn["sigmas"]) or not wn["seeds"]:
+        raise InvalidConfig("Weight noise needs sigmas >= 0 and at least one seed.")
+    if int(cfg["noise_inputs"]["n"]) < 2 or int(cfg["images"]) < 1 or int(cfg["randomization"]["images"]) < 1:
+        raise InvalidConfig("Use at least 2 noise inputs and at least 1 image.")
+    return cfg
+
+
+def _maps_npz(maps: dict[str, torch.Tensor]) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: v.cpu().numpy().astype(np.float32) for k, v in maps.items()})
+    return buf.getvalue()
+
+
+def measure(model, x, labels, shape, cfg: dict, reference_maps, report) -> tuple[dict, dict]:
+    """Every selected test on one checkpoint; returns (JSON-able results, a few maps to show)."""
+    method, params, tests = cfg["method"], cfg["params"], cfg["tests"]
+    out: dict = {}
+    shown: dict[str, torch.Tensor] = {}
+    if "noise_inputs" in tests:
+        ni = cfg["noise_inputs"]
+        res = noise_input_test(
+            model, shape, int(ni["n"]), int(ni["seed"]), method, float(ni["std"]), **params
+        )
+        shown["noise_maps"] = res.pop("maps")[:6]
+        out["noise_inputs"] = res
+        report("noise inputs", res)
+    if "weight_noise" in tests:
+        wn = cfg["weight_noise"]
+        out["weight_noise"] = weight_noise_sweep(
+            model,
+            x,
+            labels,
+            wn["sigmas"],
+            wn["seeds"],
+            method,
+            wn["mode"],
+            wn["select"],
+            reference_maps,
+            **params,
+        )
+        report("weight noise", out["weight_noise"]["curve"])
+    if "randomization" in tests:
+        n = int(cfg["randomization"]["images"])
+        out["randomization"] = cascading_randomization(
+            model, x[:n], method, int(cfg["randomization"]["seed"]), **params
+        )
+        report("randomization", out["randomization"]["steps"][-1])
+    own_maps = scaled_heatmaps(model, x, predictions(model, x), method, **params)
+    if reference_maps is not None and "reference" in tests:
+        out["reference"] = similarity_report(own_maps, reference_maps)
+    shown["data_maps"] = own_maps[:6]
+    return out, shown
+
+
+@register_kind
+class DetectJob(JobKind):
+    name = "detect"
+    title = "Detect manipulation"
+
+    def validate(self, config: dict) -> dict:
+        return _validate(config)
+
+    def run(self, config: dict, ctx: JobContext) -> dict:
+        cfg = _validate(config)
+        suspect, scard, pre = load_checkpoint(cfg["suspect"], ctx.device)
+        x, labels = load_images(cfg["dataset"], pre, int(cfg["images"]), ctx.device)
+        shape = input_shape(pre)
+        roles = [("baseline", cfg["baseline"])] if cfg["baseline"] else []
+        roles.append(("suspect", cfg["suspect"]))
+        reference_maps = None
+        ref_wanted = "reference" in cfg["tests"] and cfg["reference"]
+        if ref_wanted:
+            ref_model, _, _ = load_checkpoint(cfg["reference"], ctx.device)
+            reference_maps = scaled_heatmaps(
+                ref_model, x, predictions(ref_model, x), cfg["method"], **cfg["params"]
+            )
+        results: dict = {}
+        maps: dict[str, torch.Tensor] = {}
+        for i, (role, ckpt) in enumerate(roles):
+            model = suspect if role == "suspect" else load_checkpoint(ckpt, ctx.device)[0]
+
+            def report(stage: str, value, role=role, i=i) -> None:
+                ctx.log(f"{role}: {stage} done")
+                ctx.progress((i + 0.5) / len(roles), message=f"{role}: {stage}")
+
+            ctx.progress(i / len(roles), message=f"{role}: measuring")
+            results[role], shown = measure(model, x, labels, shape, cfg, reference_maps, report)
+            maps.update({f"{role}/{k}": v for k, v in shown.items()})
+        summary = {"config": cfg, "suspect_name": scard.name, **results}
+        if "baseline" in results:
+            summary["report"] = report_card(results["baseline"], results["suspect"])
+            ctx.log(summary["report"]["summary"])
+            ctx.add_artifact("report", summary["report"], label="Report card")
+        ctx.add_artifact("maps", _maps_npz(maps), label="detect_maps.npz")
+        ctx.progress(1.0, message="done")
+        return summary
