@@ -1,0 +1,68 @@
+"""The one entry point: `explain(model, x, target, method, ...) -> Explanation`, batched, any method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from backend.errors import InvalidConfig
+from backend.explain import methods  # noqa: F401  (registers every method)
+from backend.explain.call import ExplainCall, Target
+from backend.explain.context import eval_mode, softplus
+from backend.explain.layers import resolve_layer
+from backend.explain.registry import get_method
+
+
+@dataclass
+class Explanation:
+    """heatmap (B, H, W) at input resolution; native: the method's own map; logits (B, K) of the forward.
+
+    With `create_graph=True` all three stay attached to the model's weights (for a fooling loss).
+    """
+
+    heatmap: torch.Tensor
+    native: torch.Tensor
+    logits: torch.Tensor
+    target: torch.Tensor
+    method: str
+
+
+def explain(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Target = None,
+    method: str = "gradient",
+    *,
+    create_graph: bool = False,
+    softplus_beta: float | None = None,
+    layer: str | None = None,
+    **params: Any,
+) -> Explanation:
+    """Explain `target` (None = predicted class) for the normalised batch `x` (B, C, H, W) with `method`.
+
+    The model runs in eval mode for the call (running BatchNorm statistics, no dropout); its modules,
+    hooks and train/eval flags are exactly as before afterwards.
+    """
+    spec = get_method(method)
+    resolved = spec.resolve_params(params)
+    if create_graph and not spec.differentiable:
+        raise InvalidConfig(f"{spec.label} is not differentiable; it cannot be used with create_graph=True")
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise InvalidConfig(f"explain needs a float image batch (B, C, H, W), got {shape}")
+    if softplus_beta is not None and softplus_beta <= 0:
+        raise InvalidConfig(f"softplus_beta must be positive, got {softplus_beta}")
+    target_layer = resolve_layer(model, layer) if spec.layer_based else None
+    call = ExplainCall(model, x, target, create_graph, target_layer, resolved)
+    with eval_mode(model), softplus(model, softplus_beta):
+        native, heatmap, logits = spec.compute(call)
+    return Explanation(
+        heatmap=call.finish(heatmap.float()),
+        native=call.finish(native),
+        logits=call.finish(logits),
+        target=call.targets(logits),
+        method=method,
+    )

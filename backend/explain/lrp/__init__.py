@@ -1,0 +1,1 @@
+"""LRP written on plain autograd (differentiable twice): rules, composites, canonizers, the hook engine."""

@@ -1,0 +1,128 @@
+"""The LRP engine: forward hooks that swap each layer's output for its rule's modified forward.
+
+Forward hooks only change forward values, so the whole heatmap is ordinary autograd and can be
+differentiated again (no backward hooks). Two modes:
+
+* single (create_graph=False): the rule's constants are detached; one pass, cheapest.
+* packed (create_graph=True): the batch runs twice side by side, `[x.detach(), x]`; the first half is the
+  plain forward and supplies the rule's constants (differentiable w.r.t. the weights, but not w.r.t. the
+  input leaf), the second half carries the LRP input-gradient. Second derivatives are then exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from backend.explain.lrp.canonizers import BATCHNORMS, layer_fn, layout, merged_params
+from backend.explain.lrp.composites import COMPOSITES
+from backend.explain.lrp.rules import Rule, apply_pass, apply_rule
+
+ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Softplus,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Hardtanh,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Mish,
+)
+
+
+class _Hooks:
+    """Builds the hook closures for one model and one composite; `packed` is fixed per context."""
+
+    def __init__(self, packed: bool) -> None:
+        self.packed = packed
+        self.inputs: dict[nn.Module, torch.Tensor] = {}
+
+    def _params(self, layer: nn.Module, bn: nn.Module | None):
+        w, b = merged_params(layer, bn)
+        if not self.packed:  # constants only: no weight graph needed for an input-gradient
+            w, b = w.detach(), (None if b is None else b.detach())
+        return w, b
+
+    def layer(self, rule: Rule):
+        def hook(module, inputs, output):
+            w, b = self._params(module, None)
+            return apply_rule(rule, layer_fn(module), w, b, inputs[0], output, self.packed)
+
+        return hook
+
+    def store_input(self, module, inputs, output) -> None:
+        self.inputs[module] = inputs[0]
+
+    def merged(self, layer: nn.Module, rule: Rule):
+        def hook(module, inputs, output):
+            w, b = self._params(layer, module)
+            return apply_rule(rule, layer_fn(layer), w, b, self.inputs.pop(layer), output, self.packed)
+
+        return hook
+
+    def passthrough(self, module, inputs, output):
+        return apply_pass(inputs[0], output, self.packed)
+
+
+@contextmanager
+def lrp_rules(
+    model: nn.Module, sample: torch.Tensor, composite: str, params: dict, packed: bool
+) -> Iterator[None]:
+    """Attach the composite's rules (BatchNorm folded in) for the block; everything is undone afterwards."""
+    lay = layout(model, sample)
+    choose = COMPOSITES[composite]
+    hooks = _Hooks(packed)
+    handles = []
+    inplace = [m for m in model.modules() if getattr(m, "inplace", False) is True]
+    merged_norms = set(lay.bn_of.values())
+    try:
+        for m in inplace:
+            m.inplace = False
+        for layer in lay.order:
+            rule = choose(layer, layer is lay.first, params)
+            bn = lay.bn_of.get(layer)
+            if bn is None:
+                handles.append(layer.register_forward_hook(hooks.layer(rule)))
+            else:
+                handles.append(layer.register_forward_hook(hooks.store_input))
+                handles.append(bn.register_forward_hook(hooks.merged(layer, rule)))
+        for m in model.modules():
+            unmerged_norm = isinstance(m, BATCHNORMS) and m not in merged_norms
+            if isinstance(m, ACTIVATIONS) or unmerged_norm:
+                handles.append(m.register_forward_hook(hooks.passthrough))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for m in inplace:
+            m.inplace = True
+        hooks.inputs.clear()
+
+
+def input_relevance(
+    model: nn.Module,
+    x: torch.Tensor,
+    score_fn,
+    composite: str,
+    params: dict,
+    create_graph: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(relevance (B, C, H, W), logits): R = x * dS/dx under the composite, S = score_fn(logits)."""
+    leaf = x.detach().requires_grad_(True)
+    with lrp_rules(model, x, composite, params, packed=create_graph):
+        if create_graph:
+            out = model(torch.cat([x.detach(), leaf]))
+            logits, lrp_logits = out.chunk(2)
+        else:
+            logits = lrp_logits = model(leaf)
+    (g,) = torch.autograd.grad(score_fn(lrp_logits), [leaf], create_graph=create_graph)
+    return leaf * g, logits

@@ -1,0 +1,129 @@
+"""LRP rules as *modified forwards* on plain autograd, so the heatmap stays differentiable in the weights.
+
+Notation: a layer maps input `a` to `z = f(a; W, b)`. Relevance at any tensor t is `t * dS/dt`, the
+gradient-times-input formulation; a rule only changes the gradient that flows from `z` to `a`, by
+replacing the layer's output with
+
+    out = rho(a) * c + (z - rho(a) * c)|const,    c = z / stabilize(rho(a))|const
+
+whose value is exactly `z` but whose input-gradient is `rho'^T (g * z / rho(a))`, i.e. relevance
+`R_a = a * rho'^T (R_z / rho(a))` -- the rule's LRP step. `rho` is the rule's modified forward
+(z itself for epsilon; positive weights and inputs for z+; the box bounds for z^beta). "const" means
+"held fixed for the input-gradient": detached in a single pass, or taken from a parallel no-input-grad
+copy of the batch in the packed (create_graph) pass, so second derivatives w.r.t. the weights stay exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+LayerFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def stabilize(z: torch.Tensor, eps: float) -> torch.Tensor:
+    """z + eps * sign(z), with sign(0) = +1 (zennit's convention)."""
+    return z + eps * ((z == 0).to(z) + z.sign())
+
+
+def _pos(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.clamp(min=0)
+
+
+def _neg(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.clamp(max=0)
+
+
+class Rule:
+    """A rule says how to compute rho(a) and how much to stabilise its denominator."""
+
+    eps: float = 1e-6
+
+    def modified(
+        self, fn: LayerFn, a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """rho(a); None means rho(a) = z (the layer's own output is reused, no extra pass)."""
+        return None
+
+
+@dataclass
+class Epsilon(Rule):
+    """LRP-epsilon: R_a = a * W^T (R_z / (z + eps sign z)); the bias absorbs its share."""
+
+    eps: float = 0.01
+
+
+class ZPlus(Rule):
+    """z+ / alpha1-beta0: only positive contributions a+W+ + a-W- (+ b+), as zennit's ZPlus/AlphaBeta(1,0)."""
+
+    def modified(self, fn, a, w, b):
+        out = fn(a.clamp(min=0), w.clamp(min=0), _pos(b))
+        if bool((a < 0).any()):
+            out = out + fn(a.clamp(max=0), w.clamp(max=0), None)
+        return out
+
+
+class ZBox(Rule):
+    """z^beta / box rule for the first layer: rho = aW + b - (lW+ + b+) - (hW- + b-), l/h the input bounds.
+
+    The bound terms' relevance (-l W+^T s, -h W-^T s) is routed to the input pixels through `a * (l / a)`,
+    with the value of each term fixed to the exact `f(l)` (so padded borders match zennit's); pixels that
+    are exactly 0 keep only their own `a W^T s` share.
+    """
+
+    def __init__(self, low: torch.Tensor, high: torch.Tensor) -> None:
+        self.low, self.high = low, high
+
+    def modified(self, fn, a, w, b):
+        out = fn(a, w, b)
+        for bound, w_part, b_part in (
+            (self.low, w.clamp(min=0), _pos(b)),
+            (self.high, w.clamp(max=0), _neg(b)),
+        ):
+            full = bound.to(a).expand_as(a)
+            routed = a * _ratio(full, a.detach())
+            out = out - (
+                fn(routed, w_part, None) + fn(full, w_part, b_part) - fn(routed.detach(), w_part, None)
+            )
+        return out
+
+
+def apply_rule(
+    rule: Rule,
+    fn: LayerFn,
+    w: torch.Tensor,
+    b: torch.Tensor | None,
+    a: torch.Tensor,
+    z: torch.Tensor,
+    packed: bool,
+) -> torch.Tensor:
+    """Replace the layer output `z` by the rule's modified forward (see the module docstring)."""
+    rho = rule.modified(fn, a, w, b)
+    if not packed:
+        zc = z.detach()
+        rho = z if rho is None else rho
+        c = zc / stabilize(rho.detach(), rule.eps)
+        return rho * c + (zc - rho.detach() * c)
+    rho = z if rho is None else rho
+    n = z.shape[0] // 2
+    z_a, rho_a, rho_b = z[:n], rho[:n], rho[n:]
+    c = z_a / stabilize(rho_a, rule.eps)
+    return torch.cat([z_a, rho_b * c + (z_a - rho_a * c)])
+
+
+def _ratio(out: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    safe = torch.where(a == 0, torch.ones_like(a), a)
+    return torch.where(a == 0, torch.zeros_like(a), out / safe)
+
+
+def apply_pass(a: torch.Tensor, out: torch.Tensor, packed: bool) -> torch.Tensor:
+    """Pass rule for elementwise layers (activations, unmerged BatchNorm): relevance passes unchanged."""
+    if not packed:
+        ratio = _ratio(out.detach(), a.detach())
+        return a * ratio + (out.detach() - a.detach() * ratio)
+    n = a.shape[0] // 2
+    a_a, a_b, out_a = a[:n], a[n:], out[:n]
+    ratio = _ratio(out_a, a_a)
+    return torch.cat([out_a, a_b * ratio + (out_a - a_a * ratio)])

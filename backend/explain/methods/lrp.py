@@ -1,0 +1,67 @@
+"""LRP at the input: relevance R = x * dS/dx under a composite of rules (see backend.explain.lrp)."""
+
+from __future__ import annotations
+
+import torch
+
+from backend.explain.call import ExplainCall
+from backend.explain.lrp.composites import COMPOSITES
+from backend.explain.lrp.engine import input_relevance
+from backend.explain.registry import MethodSpec, register_method
+
+LRP_PARAMS = {"composite": "epsilon_alpha1beta0", "epsilon": 0.01, "low": None, "high": None}
+LRP_CHOICES = {"composite": tuple(COMPOSITES)}
+
+
+def _input_stats(model) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The model's normalisation (mean, std): from its zoo architecture, else ImageNet's."""
+    from backend.models import zoo
+    from backend.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+
+    spec = zoo.ARCHITECTURES.get(getattr(model, "arch", ""), None)
+    if spec is None:
+        return IMAGENET_MEAN, IMAGENET_STD
+    return spec.preprocessing.mean, spec.preprocessing.std
+
+
+def with_bounds(call: ExplainCall) -> dict:
+    """Params with `low`/`high` as (1, C, 1, 1) tensors: the normalised images of pixel values 0 and 1."""
+    params = dict(call.params)
+    if params["low"] is None or params["high"] is None:
+        mean, std = _input_stats(call.model)
+        m = torch.tensor(mean).view(1, -1, 1, 1)
+        s = torch.tensor(std).view(1, -1, 1, 1)
+        params["low"] = -m / s if params["low"] is None else params["low"]
+        params["high"] = (1 - m) / s if params["high"] is None else params["high"]
+    for key in ("low", "high"):
+        value = torch.as_tensor(params[key], dtype=call.x.dtype, device=call.x.device)
+        params[key] = value.view(1, -1, 1, 1) if value.dim() == 1 else value
+    return params
+
+
+def compute(call: ExplainCall):
+    params = with_bounds(call)
+    native, logits = input_relevance(
+        call.model,
+        call.x,
+        lambda logits: call.score(logits, call.targets(logits)),
+        params["composite"],
+        params,
+        call.create_graph,
+    )
+    return native, native.sum(1), logits
+
+
+register_method(
+    MethodSpec(
+        name="lrp",
+        label="LRP",
+        differentiable=True,
+        layer_based=False,
+        params=LRP_PARAMS,
+        cost="fast",
+        description="Layer-wise relevance propagation; composites: Heo et al.'s epsilon/alpha1-beta0 "
+        "(default), Pasliev's z^beta first layer + z+.",
+        choices=LRP_CHOICES,
+    )
+)(compute)

@@ -1,0 +1,97 @@
+"""Two templates (pytorch-grad-cam style): a variant overrides one step and inherits the rest.
+
+* `InputGradientMethod`: input points -> batched gradients of the target logit -> `combine`.
+  Gradient, Gradient x Input, Integrated Gradients and SmoothGrad differ only in `points`/`combine`.
+* `LayerMethod`: target-layer activation A and dS/dA (plain, or under the LRP rules) -> `layer_map`.
+  Gradient_T, Grad-CAM and LRP_T differ only in `layer_map` (and LRP_T in its backward).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+
+from backend.errors import InvalidConfig
+from backend.explain.call import ExplainCall
+from backend.explain.context import capture
+from backend.explain.lrp.engine import lrp_rules
+
+Result = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # native, heatmap, logits
+
+
+class InputGradientMethod:
+    """Template over gradients w.r.t. the input; heatmap = native summed over channels."""
+
+    def points(self, call: ExplainCall) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(points (S*B, C, H, W) as S groups of the batch, weights (S,)); None = the input itself."""
+        return None
+
+    def combine(self, call: ExplainCall, grads: torch.Tensor) -> torch.Tensor:
+        """Native (B, C, H, W) map from the weighted gradient sum over the points."""
+        return grads
+
+    def __call__(self, call: ExplainCall) -> Result:
+        path = self.points(call)
+        if path is None:
+            leaf = call.x.detach().requires_grad_(True)
+            logits = call.model(leaf)
+            (grads,) = call.grad(call.score(logits, call.targets(logits)), [leaf])
+        else:
+            logits = self._logits(call)
+            grads = self._path_gradients(call, *path, call.targets(logits))
+        native = self.combine(call, grads)
+        return native, native.sum(1), logits
+
+    @staticmethod
+    def _logits(call: ExplainCall) -> torch.Tensor:
+        with torch.set_grad_enabled(call.create_graph):
+            return call.model(call.x)
+
+    @staticmethod
+    def _path_gradients(
+        call: ExplainCall, points: torch.Tensor, weights: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor:
+        """sum_s weights[s] * dS/dx at points[s], computed `batch_size` images at a time."""
+        b = call.batch
+        chunk = max(b, int(call.params["batch_size"]) // b * b)  # whole groups per chunk
+        total = torch.zeros_like(call.x)
+        for start in range(0, points.shape[0], chunk):
+            leaf = points[start : start + chunk].detach().requires_grad_(True)
+            logits = call.model(leaf)
+            (g,) = call.grad(call.score(logits, target), [leaf])
+            w = weights[start // b : start // b + leaf.shape[0] // b].to(g)
+            total = total + (g.view(-1, *call.x.shape) * w.view(-1, *[1] * call.x.dim())).sum(0)
+        return total
+
+
+class LayerMethod:
+    """Template over the target layer's activation A and its (LRP-)gradient G; native = layer_map(A, G)."""
+
+    lrp = False
+
+    def layer_map(self, call: ExplainCall, activation: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, call: ExplainCall) -> Result:
+        leaf = call.x.detach().requires_grad_(True)
+        packed = self.lrp and call.create_graph
+        rules = (
+            lrp_rules(call.model, call.x, call.params["composite"], call.params, packed)
+            if self.lrp
+            else nullcontext()
+        )
+        with rules, capture(call.layer) as cap:
+            logits = call.model(torch.cat([call.x.detach(), leaf]) if packed else leaf)
+        act = cap.output
+        if act is None or act.dim() != 4:
+            raise InvalidConfig("the target layer must output a (B, C, h, w) feature map; pick a conv layer")
+        if packed:
+            logits, lrp_logits = logits.chunk(2)
+        else:
+            lrp_logits = logits
+        (grad,) = call.grad(call.score(lrp_logits, call.targets(logits)), [act])
+        if packed:
+            act, grad = act[call.batch :], grad[call.batch :]
+        native = self.layer_map(call, act, grad)
+        return native, call.upsample(native), logits
