@@ -16,13 +16,18 @@ import time
 
 from backend.errors import InvalidConfig, QueueUnavailable
 from backend.jobs.kinds import get_kind
-from backend.jobs.queue import enqueue
 from backend.jobs.records import CANCELLED, FAILED, QUEUED, RUNNING, STATES, Artifact, JobRecord, now, stamped
 from backend.jobs.store import open_store
 
 __all__ = ["submit", "get", "list_jobs", "cancel", "retry", "logs", "artifacts"]
 
 RETRY_WAIT_S = 5.0  # how long retry waits for a cancelled attempt's process to be gone
+
+
+def enqueue(job_id: str) -> None:
+    from backend.jobs.queue import enqueue as put  # Huey (and redis) load only when something is queued
+
+    put(job_id)
 
 
 def submit(kind: str, config: dict) -> str:

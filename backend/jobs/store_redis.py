@@ -73,7 +73,7 @@ class RedisJobStore(JobStore):
         self._call(self.db.ping)
 
     def create(self, record: JobRecord) -> None:
-        mapping = {name: _encode(name, value) for name, value in record.to_fields().items()}
+        mapping = {name: json.dumps(value) for name, value in record.to_fields().items()}  # already encoded
         with self.db.pipeline() as pipe:
             pipe.hset(_key(record.id), mapping=mapping)
             pipe.zadd(INDEX, {record.id: record.submitted_at})
