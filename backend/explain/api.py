@@ -60,7 +60,7 @@ def explain(
     with eval_mode(model), softplus(model, softplus_beta):
         native, heatmap, logits = spec.compute(call)
     return Explanation(
-        heatmap=call.finish(heatmap.float()),
+        heatmap=call.finish(heatmap),
         native=call.finish(native),
         logits=call.finish(logits),
         target=call.targets(logits),
