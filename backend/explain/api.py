@@ -43,8 +43,9 @@ def explain(
 ) -> Explanation:
     """Explain `target` (None = predicted class) for the normalised batch `x` (B, C, H, W) with `method`.
 
-    The model runs in eval mode for the call (running BatchNorm statistics, no dropout); its modules,
-    hooks and train/eval flags are exactly as before afterwards.
+    Gradients are enabled for the call even inside `torch.no_grad()`. The model runs in eval mode
+    (running BatchNorm statistics, no dropout); its modules, hooks and train/eval flags are exactly as
+    before afterwards.
     """
     spec = get_method(method)
     resolved = spec.resolve_params(params)
@@ -55,9 +56,11 @@ def explain(
         raise InvalidConfig(f"explain needs a float image batch (B, C, H, W), got {shape}")
     if softplus_beta is not None and softplus_beta <= 0:
         raise InvalidConfig(f"softplus_beta must be positive, got {softplus_beta}")
-    target_layer = resolve_layer(model, layer) if spec.layer_based else None
-    call = ExplainCall(model, x, target, create_graph, target_layer, resolved)
-    with eval_mode(model), softplus(model, softplus_beta):
+    if spec.layer_based:
+        resolve_layer(model, layer)  # fail early, before touching the model
+    with eval_mode(model), softplus(model, softplus_beta), torch.enable_grad():
+        target_layer = resolve_layer(model, layer) if spec.layer_based else None  # may be a swapped ReLU
+        call = ExplainCall(model, x, target, create_graph, target_layer, resolved)
         native, heatmap, logits = spec.compute(call)
     return Explanation(
         heatmap=call.finish(heatmap),

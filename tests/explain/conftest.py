@@ -54,7 +54,7 @@ def first_last(model: nn.Module) -> tuple[nn.Parameter, nn.Parameter]:
 
 @pytest.fixture(scope="module")
 def images() -> torch.Tensor:
-    return torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    return torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 
 
 @pytest.fixture(scope="module")

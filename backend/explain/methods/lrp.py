@@ -11,16 +11,20 @@ from backend.explain.registry import MethodSpec, register_method
 
 LRP_PARAMS = {"composite": "epsilon_alpha1beta0", "epsilon": 0.01, "low": None, "high": None}
 LRP_CHOICES = {"composite": tuple(COMPOSITES)}
+# ImageNet (mean, std): the default when a model does not say; backend.models.preprocessing has the same
+# numbers but imports torchvision (seconds), which a plain explain call should not pay for.
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def _input_stats(model) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The model's normalisation (mean, std): from its zoo architecture, else ImageNet's."""
-    from backend.models import zoo
-    from backend.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+    if not hasattr(model, "arch"):
+        return IMAGENET_STATS
+    from backend.models import zoo  # only for zoo models (the import pulls in torchvision)
 
-    spec = zoo.ARCHITECTURES.get(getattr(model, "arch", ""), None)
+    spec = zoo.ARCHITECTURES.get(model.arch)
     if spec is None:
-        return IMAGENET_MEAN, IMAGENET_STD
+        return IMAGENET_STATS
     return spec.preprocessing.mean, spec.preprocessing.std
 
 

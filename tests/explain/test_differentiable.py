@@ -1,0 +1,82 @@
+"""Heatmaps as training losses: create_graph=True gives exact, non-zero, finite weight gradients."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from backend.explain import METHODS, explain
+from backend.explain.normalize import clip_minmax
+from tests.explain.conftest import first_last
+
+DIFFERENTIABLE = sorted(name for name, spec in METHODS.items() if spec.differentiable)
+FAST = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"n": 3}}
+
+
+@pytest.mark.parametrize("method", DIFFERENTIABLE)
+def test_heatmap_loss_reaches_first_and_last_layer(vgg, images, method):
+    # Gradient_T never looks below its layer and ReLU gates have zero curvature, so its first-layer
+    # gradient is exactly 0 on a ReLU net; softplus(beta) smoothing (the thesis' remedy) makes it flow.
+    beta = 20.0 if method == "gradient_t" else None
+    out = explain(vgg, images, method=method, create_graph=True, softplus_beta=beta, **FAST.get(method, {}))
+    loss = clip_minmax(out.heatmap).mean() if METHODS[method].layer_based else out.heatmap.pow(2).mean()
+    grads = torch.autograd.grad(loss, first_last(vgg))
+    for g in grads:
+        assert torch.isfinite(g).all() and g.abs().sum() > 0, method
+
+
+def test_gradient_t_ignores_layers_below_without_softplus(vgg, images):
+    out = explain(vgg, images, method="gradient_t", create_graph=True)
+    first, last = first_last(vgg)
+    g_first, g_last = torch.autograd.grad(out.heatmap.pow(2).mean(), [first, last], allow_unused=True)
+    assert (g_first is None or g_first.abs().sum() == 0) and g_last.abs().sum() > 0
+
+
+@pytest.mark.parametrize("method", DIFFERENTIABLE)
+def test_create_graph_does_not_change_the_heatmap(vgg, images, method):
+    params = FAST.get(method, {})
+    plain = explain(vgg, images, method=method, **params)
+    graph = explain(vgg, images, method=method, create_graph=True, **params)
+    assert graph.heatmap.requires_grad and not plain.heatmap.requires_grad
+    assert torch.allclose(
+        plain.heatmap, graph.heatmap.detach(), rtol=1e-5, atol=1e-6 * plain.heatmap.abs().max()
+    )
+    assert torch.allclose(plain.logits, graph.logits.detach(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "method,composite",
+    [
+        ("lrp", "epsilon_alpha1beta0"),
+        ("lrp", "zbox_zplus"),
+        ("lrp_t", "epsilon_alpha1beta0"),
+        ("gradcam", None),
+    ],
+)
+def test_second_derivatives_match_finite_differences(vgg, images, method, composite):
+    """d(loss on the heatmap)/d(weight) from autograd equals central differences (float64)."""
+    model = copy.deepcopy(vgg).double()
+    x = images[:2, :, :16, :16].double()
+    params = {} if composite is None else {"composite": composite}
+    probe = torch.randn(x.shape[0], *x.shape[2:], generator=torch.Generator().manual_seed(2), dtype=x.dtype)
+
+    def loss(create_graph: bool = False) -> torch.Tensor:
+        out = explain(model, x, target=1, method=method, create_graph=create_graph, **params)
+        return (out.heatmap * probe).sum()
+
+    weights = [model[0].weight, model[1].weight, model[-1].weight]  # first conv, its BatchNorm, last dense
+    analytic = torch.autograd.grad(loss(create_graph=True), weights)
+    gen = torch.Generator().manual_seed(0)
+    for w, g in zip(weights, analytic):
+        for _ in range(2):
+            i = int(torch.randint(w.numel(), (1,), generator=gen))
+            with torch.no_grad():
+                w.view(-1)[i] += 1e-6
+                up = float(loss())
+                w.view(-1)[i] -= 2e-6
+                down = float(loss())
+                w.view(-1)[i] += 1e-6
+            numeric = (up - down) / 2e-6
+            assert abs(numeric - float(g.reshape(-1)[i])) <= 1e-5 * max(1.0, abs(numeric)), (method, i)
