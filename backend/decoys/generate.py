@@ -6,8 +6,9 @@ one-sided deviation ||((x~ - x) s)^+||_1 with the constraint as a penalty (Eq. 8
 tau trick), x~ = (tanh(x^) + 1) / 2 (change of variable), and projects x^ back onto the mask after
 every step. c starts small and is doubled for the decoys whose final iterate violates the constraint.
 
-Deviation from the paper, kept honest: instead of stopping at the first iteration where the penalty is
-non-zero, a fixed step budget runs and the best *feasible* iterate is kept. The trajectory is the same
+Deviation from the paper, kept honest: by default, instead of stopping at the first iteration where the
+penalty is non-zero (`paper_stop=True` does that), a fixed step budget runs and the best *feasible*
+iterate is kept. The trajectory is the same
 up to the paper's stopping point, so the result is never worse than the paper's when that is feasible.
 The input itself is a trivially valid decoy; a mask where no feasible change was found yields x.
 """
@@ -49,6 +50,7 @@ class DecoySettings:
     max_doublings: int = 4
     batch_size: int = 64
     signs: tuple[int, ...] = (1, -1)
+    paper_stop: bool = False  # stop each decoy at its first non-zero penalty instead of a fixed budget
 
     def validate(self) -> DecoySettings:
         problems = []
@@ -129,6 +131,7 @@ def _optimise_chunk(feats, normalize, x, masks, signs, f0, eps, c, s: DecoySetti
     best_dev = torch.zeros(n, device=x.device)
     best_linf = torch.zeros(n, device=x.device)
     linf = torch.zeros(n, device=x.device)
+    active = torch.ones(n, dtype=torch.bool, device=x.device)
     for step in range(s.steps + 1):
         xt = torch.where(m, (torch.tanh(xhat) + 1) / 2, xb)
         diff = (feats(normalize(xt)) - f0).abs().flatten(1)
@@ -138,16 +141,20 @@ def _optimise_chunk(feats, normalize, x, masks, signs, f0, eps, c, s: DecoySetti
         best[better] = xt.detach()[better]
         best_dev = torch.where(better, dev.detach(), best_dev)
         best_linf = torch.where(better, linf, best_linf)
-        if step == s.steps:
+        if step == s.steps or not active.any():
             break
         penalty = F.relu(diff - tau[:, None]).pow(2).sum(1)
         loss = (-dev + c * penalty).sum()
         (grad,) = torch.autograd.grad(loss, xhat)
         xhat.grad = grad
+        before = xhat.detach().clone()
         opt.step()
         with torch.no_grad():
             xhat.copy_(torch.where(m, xhat, xhat0))  # projection onto the mask
+            xhat.copy_(torch.where(active.view(-1, 1, 1, 1), xhat, before))
         tau = torch.where(penalty.detach() == 0, tau * s.tau_decay, tau)
+        if s.paper_stop:  # the paper's rule: a decoy is finished once its penalty term is non-zero
+            active &= penalty.detach() == 0
     return best, best_dev, best_linf, linf <= eps
 
 

@@ -43,7 +43,7 @@ def test_layer_output_stops_at_the_layer_and_removes_its_hook(tiny_net):
 
 
 def test_every_optimised_decoy_keeps_its_constraint_and_its_mask(tiny_net, normalize, image):
-    s = DecoySettings(layer="3", patch=8, stride=8, steps=25)
+    s = DecoySettings(layer="3", patch=8, stride=8, steps=20, max_doublings=1)
     d = optimise_decoys(tiny_net, image, normalize, s)
     n = patch_masks(24, 24, 8, 8).shape[0]
     assert d.decoys.shape == (2 * n, 3, 24, 24)
@@ -100,3 +100,14 @@ def test_bad_inputs_get_typed_errors(tiny_net, normalize, image):
         optimise_decoys(tiny_net, image[None], normalize)
     with pytest.raises(InvalidConfig):
         optimise_decoys(tiny_net, image, normalize, DecoySettings(signs=(2,)))
+
+
+def test_the_papers_stopping_rule_ends_sooner_and_never_beats_the_full_budget(tiny_net, normalize, image):
+    base = DecoySettings(patch=12, stride=12, steps=30, max_doublings=0)
+    full = optimise_decoys(tiny_net, image, normalize, base)
+    from dataclasses import replace
+
+    paper = optimise_decoys(tiny_net, image, normalize, replace(base, paper_stop=True))
+    assert (paper.linf <= paper.epsilon * (1 + 1e-5)).all()
+    # same trajectory up to the paper's stop, so the budgeted run keeps a decoy at least as large
+    assert (full.deviation >= paper.deviation - 1e-4).all()

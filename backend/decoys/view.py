@@ -1,0 +1,42 @@
+"""The Decoys page's services: build and submit a decoys job, and lay out its numbers and maps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def build_config(**values) -> dict:
+    """The decoys job's config from the form, validated by the job kind (`InvalidConfig` says why)."""
+    from backend.jobs.kinds import get_kind
+
+    return get_kind("decoys").validate({k: v for k, v in values.items() if v is not None})
+
+
+def image_rows(result: dict) -> list[dict]:
+    """One row per image: constraint check, fidelity raw vs enhanced, closeness to the baseline."""
+    return [
+        {"image": i, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}}
+        for i, r in enumerate(result.get("rows", []))
+    ]
+
+
+def panels(maps: dict[str, np.ndarray], index: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(title, image HxWx3 uint8, map HxW) for one image: raw, decoy-enhanced, the baseline's raw."""
+    img = maps.get(f"{index}/image")
+    if img is None:
+        return []
+    rgb = (np.clip(img.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
+    titles = {
+        "raw": "raw saliency",
+        "enhanced": "decoy-enhanced (Z)",
+        "baseline_raw": "baseline's raw saliency",
+    }
+    out = [(title, rgb, maps[f"{index}/{key}"]) for key, title in titles.items() if f"{index}/{key}" in maps]
+    for key in sorted(
+        k for k in maps if k.startswith(f"{index}/") and k.endswith("/enhanced") and k.count("/") == 2
+    ):
+        attack = key.split("/")[1]
+        adv = (np.clip(maps[f"{index}/{attack}/image"].transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
+        out.append((f"{attack}: raw", adv, maps[f"{index}/{attack}/raw"]))
+        out.append((f"{attack}: enhanced", adv, maps[key]))
+    return out

@@ -1,0 +1,162 @@
+"""Detect: is a checkpoint manipulated? Noise inputs, weight noise, randomisation and a report card."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from backend import jobs
+from backend.detect import view as svc
+from backend.errors import InvalidConfig
+from backend.explain import METHODS
+from backend.services.figures import heatmap_figure, line_chart
+from backend.services.fool_form import input_size
+from pages._ui import guard, pick_checkpoint
+
+POLL_SECONDS = 1.5
+
+st.title("Detect a manipulated checkpoint")
+st.caption(
+    "Runs the thesis' detection tests (002 §4) and the randomisation sanity check on a suspect and a "
+    "baseline. The report card says which tests flag the suspect and where they do not separate the two."
+)
+
+c1, c2 = st.columns(2)
+with c1:
+    suspect = pick_checkpoint(
+        "det_suspect", label="Suspect checkpoint", preselect=st.query_params.get("suspect")
+    )
+with c2:
+    baseline = pick_checkpoint(
+        "det_base", label="Baseline (un-manipulated)", preselect=st.query_params.get("baseline")
+    )
+if suspect is None:
+    st.stop()
+
+with st.form("det_form"):
+    a, b, c = st.columns(3)
+    method = a.selectbox("Explanation method", list(METHODS))
+    tests = b.multiselect(
+        "Tests",
+        ["noise_inputs", "weight_noise", "randomization", "reference"],
+        default=["noise_inputs", "weight_noise", "randomization", "reference"],
+    )
+    images = c.number_input("Images (shapes data)", 2, 512, 32)
+    d, e, f = st.columns(3)
+    sigmas = d.text_input("Weight-noise sigmas", "0, 0.005, 0.01, 0.02, 0.05")
+    seeds = e.number_input("Seeds per sigma", 1, 10, 3)
+    mode = f.radio("Noise", ["additive", "multiplicative"], horizontal=True)
+    g, h = st.columns(2)
+    noise_n = g.number_input("Noise images", 2, 256, 16)
+    select = h.text_input("Only parameters starting with (comma-separated; empty = all)", "")
+    submitted = st.form_submit_button("Run detection", type="primary")
+
+if submitted:
+    with guard("Not submitted"):
+        try:
+            sigma_list = [float(s) for s in sigmas.replace(";", ",").split(",") if s.strip()]
+        except ValueError:
+            raise InvalidConfig("Sigmas must be numbers separated by commas, e.g. 0, 0.01, 0.02.") from None
+        size = input_size(suspect)
+        config = svc.build_config(
+            suspect=suspect,
+            baseline=baseline if baseline != suspect else None,
+            method=method,
+            tests=tests,
+            images=int(images),
+            dataset={"kind": "shapes", "n": int(images), "size": size, "seed": 123},
+            noise_inputs={"n": int(noise_n)},
+            weight_noise={
+                "sigmas": sigma_list,
+                "seeds": list(range(int(seeds))),
+                "mode": mode,
+                "select": [p.strip() for p in select.split(",") if p.strip()] or None,
+            },
+        )
+        job_id = svc.submit("detect", config)
+        st.session_state["det_job"] = job_id
+        st.success(f"Detection job `{job_id}` queued.")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live() -> None:
+    job_id = st.session_state.get("det_job")
+    if not job_id:
+        return
+    with guard("Job"):
+        record = jobs.get(job_id)
+        st.progress(
+            float(record.progress.fraction or 0.0),
+            text=f"`{job_id}` {record.state} · {record.progress.message or ''}",
+        )
+        if record.error:
+            st.error(record.error)
+        if not record.done and st.button("Cancel", key="det_cancel"):
+            jobs.cancel(job_id)
+        if record.done:
+            st.session_state.pop("det_job")
+            st.rerun()
+
+
+live()
+
+st.divider()
+st.subheader("Results")
+runs = []
+with guard("Results"):
+    runs = svc.runs("detect", "suspect", suspect)
+if not runs:
+    st.info("No finished detection run for this suspect yet.")
+    st.stop()
+run = st.selectbox("Detection run", runs, format_func=svc.run_label, key="det_run")
+result = run.result or {}
+with guard("Results"):
+    if result.get("report"):
+        st.markdown(f"**Report card** — {result['report']['summary']}")
+        st.dataframe(svc.finding_rows(result), hide_index=True)
+    else:
+        st.info("No baseline in this run: the numbers below are the suspect's alone (no report card).")
+    if svc.noise_rows(result):
+        st.markdown("**Noise inputs** — mean pairwise similarity of maps of Gaussian-noise images")
+        st.dataframe(svc.noise_rows(result), hide_index=True)
+    left, right = st.columns(2)
+    for col, key, title in (
+        (left, "agreement", "agreement with un-noised predictions"),
+        (right, "pcc_to_clean", "heatmap PCC to the un-noised maps"),
+    ):
+        series = svc.weight_noise_series(result, key)
+        if series:
+            col.markdown(f"**Weight noise** — {title}")
+            col.plotly_chart(line_chart(series, x_title="sigma", y_title=key), key=f"det_wn_{key}")
+    ref = svc.weight_noise_series(result, "pcc_to_reference")
+    if ref:
+        st.markdown(
+            "**Weight noise** — heatmap PCC to the reference's maps (does noise undo a manipulation?)"
+        )
+        st.plotly_chart(line_chart(ref, x_title="sigma", y_title="PCC"), key="det_wn_ref")
+    for key in ("ssim", "spearman"):
+        series, layers = svc.randomization_series(result, key)
+        if series:
+            st.markdown(
+                f"**Cascading randomisation** — {key} to the original maps (steps: {', '.join(layers)})"
+            )
+            st.plotly_chart(
+                line_chart(series, x_title="layers randomised (top first)", y_title=key),
+                key=f"det_rand_{key}",
+            )
+    maps = svc.load_maps(run.id)
+    if maps:
+        st.markdown("**Maps** (noise inputs first, then data images)")
+        for role in ("baseline", "suspect"):
+            for kind in ("noise_maps", "data_maps"):
+                stack = maps.get(f"{role}/{kind}")
+                if stack is None:
+                    continue
+                cols = st.columns(len(stack))
+                for i, (col, hm) in enumerate(zip(cols, stack)):
+                    blank = (hm[..., None].repeat(3, -1) * 0).astype("uint8")
+                    col.plotly_chart(
+                        heatmap_figure(
+                            blank, hm, opacity=1.0, height=140, title=f"{role} {kind.split('_')[0]} {i}"
+                        ),
+                        key=f"det_map_{role}_{kind}_{i}",
+                    )
