@@ -14,13 +14,19 @@ c1, c2 = st.columns(2)
 with c1:
     baseline = pick_checkpoint("ev_base", label="Baseline", preselect=st.query_params.get("baseline"))
 with c2:
-    fooled = pick_checkpoint("ev_fooled", label="Fooled checkpoint", preselect=st.query_params.get("fooled"))
+    fooled = pick_checkpoint(
+        "ev_fooled", label="Fooled checkpoint", preselect=st.query_params.get("fooled"), kinds=("fooled",)
+    )
 if baseline is None or fooled is None:
     st.stop()
 
 ds_kind = st.radio(
-    "Dataset", ["Synthetic shapes", "Sample photos", "Folder on the server"], horizontal=True, key="ev_ds"
+    "Images",
+    ["Held-out split of the fooling run", "Synthetic shapes", "Sample photos", "Folder on the server"],
+    horizontal=True,
+    key="ev_ds",
 )
+dataset: dict | None = None
 if ds_kind == "Synthetic shapes":
     a, b = st.columns(2)
     dataset = {
@@ -35,8 +41,9 @@ elif ds_kind == "Sample photos":
         "augment": int(st.number_input("Augmented copies", 1, 256, 4, key="ev_aug")),
         "seed": 0,
     }
-else:
+elif ds_kind == "Folder on the server":
     dataset = {"kind": "folder", "path": st.text_input("Folder path", key="ev_folder")}
+images = st.number_input("At most this many images", 1, 100_000, 128, key="ev_images")
 interpreters = st.multiselect(
     "Interpreters to test (transfer)",
     svc.interpreter_names(),
@@ -46,7 +53,7 @@ interpreters = st.multiselect(
 
 if st.button("Run evaluation", type="primary", key="ev_submit"):
     with guard("Not submitted"):
-        job_id = svc.submit(svc.build_config(baseline, fooled, dataset, interpreters))
+        job_id = svc.submit(svc.build_config(baseline, fooled, dataset, interpreters, images))
         st.success(f"Evaluation job `{job_id}` queued.")
         st.page_link("pages/jobs.py", label="Watch it in Jobs", query_params={"job": job_id})
 
@@ -66,7 +73,7 @@ with guard("Results"):
     if view.transfer:
         rows, cols, values = view.transfer
         st.plotly_chart(
-            matrix_figure(values, rows, cols, title="FSR: fooled with (row) -> tested with (column)"),
+            matrix_figure(values, rows, cols, title="FSR: measured with (row) × fooled model (column)"),
             key="ev_transfer",
         )
     st.markdown("**Accuracy before / after**")

@@ -67,12 +67,14 @@ def detail(job_id: str) -> None:
     if b1.button("Cancel", disabled=record.done, key=f"cancel_{job_id}"):
         with guard("Cancel"):
             jobs.cancel(job_id)
-            st.toast(f"Cancelling {job_id}")
+            st.toast(f"Cancelled {job_id}")
+            st.rerun()
     if b2.button("Retry", disabled=not record.done, key=f"retry_{job_id}"):
         with guard("Retry"):
             new_id = jobs.retry(job_id)
             st.query_params["job"] = new_id
             st.toast(f"Retried as {new_id}")
+            st.rerun()
 
     made = view.checkpoint_ids(jobs.artifacts(job_id), record.result)
     if made:

@@ -1,7 +1,8 @@
 """Heatmaps for the Inspect grid: one cell = (photo, checkpoint, method), computed once, then cached.
 
 A cell is cheap enough to run in the page process; its result goes through `backend.cache` as
-safetensors bytes under `heatmap_key`, tagged with the checkpoint id so deleting a checkpoint evicts it.
+plain arrays (no pickle) under `heatmap_key`, tagged with the checkpoint's sha256 so that deleting
+the checkpoint evicts them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 
 from backend.cache import ResultCache, heatmap_key
 from backend.explain import METHODS, explain
@@ -87,21 +86,18 @@ def compute_cell(photo: Photo, card_id: str, method: str, params: dict | None = 
     x, view = model_input(photo, card.preprocessing)
     full = resolved_params(method, params)
     key = heatmap_key(photo.sha256, card.sha256, method, full)
-    cache = ResultCache()
     start = time.perf_counter()
-    hit = cache.get(key)
-    if hit is not None:
-        arrays = st_load(hit)
-        cached = True
-    else:
-        exp = explain(model, x.to(next(model.parameters()).device), None, method, **full)
-        arrays = {
-            "heatmap": exp.heatmap[0].detach().float().cpu().numpy(),
-            "native": _native_2d(exp.native[0]),
-            "logits": exp.logits[0].detach().float().cpu().numpy(),
-        }
-        cache.set(key, st_save(arrays), tag=card.id)
-        cached = False
+    with ResultCache() as cache:
+        arrays = cache.get_arrays(key)
+        cached = arrays is not None
+        if arrays is None:
+            exp = explain(model, x.to(next(model.parameters()).device), None, method, **full)
+            arrays = {
+                "heatmap": exp.heatmap[0].detach().float().cpu().numpy(),
+                "native": _native_2d(exp.native[0]),
+                "logits": exp.logits[0].detach().float().cpu().numpy(),
+            }
+            cache.set_arrays(key, tag=card.sha256, **arrays)
     return Cell(
         method=method,
         card_id=card.id,

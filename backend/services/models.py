@@ -73,8 +73,16 @@ def rename(card_id: str, name: str) -> Card:
     return registry().rename(card_id, name.strip())
 
 
-def delete(card_id: str) -> None:
-    """Delete the checkpoint, its cached heatmaps (tagged with its id) and its warm copy."""
-    registry().delete(card_id)
-    ResultCache().evict_tag(card_id)
+def delete(card_id: str) -> int:
+    """Delete the checkpoint, its cached results (tagged with its sha256) and its warm copy.
+
+    Returns how many cache entries went with it.
+    """
+    reg = registry()
+    sha = reg.card(card_id).sha256
+    reg.delete(card_id)
     forget(card_id)
+    if any(c.sha256 == sha for c in reg.list()):  # an identical copy still uses those entries
+        return 0
+    with ResultCache() as cache:
+        return cache.evict_tag(sha)

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from backend.data.images import load_image
-
 
 @dataclass(frozen=True)
 class Photo:
@@ -30,6 +28,8 @@ def _png_bytes(image: Image.Image) -> bytes:
 
 def read_photo(name: str, data: bytes) -> Photo:
     """Decode an uploaded file; `InvalidImage` for non-images, truncated or oversized files."""
+    from backend.data.images import load_image
+
     image = load_image(data)
     return Photo(name=name, sha256=hashlib.sha256(data).hexdigest(), image=image)
 

@@ -1,11 +1,22 @@
-"""The sidebar's health line: can the queue be reached, is a worker consuming it, which device."""
+"""The sidebar's health line: can the queue be reached, is a worker consuming it, which device.
+
+The queue has no worker registry, so "alive" is what can be seen from here: consumer processes on
+this machine (`python -m backend worker|serve`) plus remote workers whose running jobs sent a
+heartbeat in the last `FRESH_S` seconds.
+"""
 
 from __future__ import annotations
 
+import socket
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from backend.config import get_settings
 from backend.errors import QueueUnavailable
+
+FRESH_S = 15.0
+_CONSUMER_ARGS = (("backend", "worker"), ("backend", "serve"))
 
 
 @dataclass(frozen=True)
@@ -18,6 +29,22 @@ class LabStatus:
     message: str = ""
 
 
+def local_consumers(proc: Path = Path("/proc")) -> list[int]:
+    """Pids of `python -m backend worker` / `serve` processes on this machine."""
+    pids = []
+    for entry in proc.glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        for module, command in _CONSUMER_ARGS:
+            if "-m" in args and module in args and command in args:
+                pids.append(int(entry.name))
+                break
+    return pids
+
+
 def lab_status() -> LabStatus:
     """Never raises for a queue that is down: that is a status to show, not an error."""
     from backend import jobs
@@ -25,9 +52,20 @@ def lab_status() -> LabStatus:
     device = get_settings().device
     try:
         records = jobs.list_jobs(limit=500)
-        workers = jobs.workers_alive()
     except QueueUnavailable as err:
         return LabStatus(device, False, 0, 0, 0, str(err))
+    now = time.time()
+    host = socket.gethostname()
+    remote = {
+        r.worker
+        for r in records
+        if r.state == "running"
+        and r.worker
+        and not r.worker.startswith(f"{host}:")
+        and r.heartbeat_at is not None
+        and now - r.heartbeat_at < FRESH_S
+    }
+    alive = len(local_consumers()) + len(remote)
     running = sum(r.state == "running" for r in records)
     queued = sum(r.state == "queued" for r in records)
-    return LabStatus(device, True, workers, running, queued)
+    return LabStatus(device, True, alive, running, queued)

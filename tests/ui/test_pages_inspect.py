@@ -1,0 +1,74 @@
+"""Inspect page in AppTest: the grid, the cache, the similarity column, bad uploads refused."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+from PIL import Image
+
+from tests.ui.helpers import messages
+
+INSPECT = "pages/inspect.py"
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _grid_caption(at) -> tuple[int, float, int]:
+    text = next(c.value for c in at.caption if c.value.startswith("Grid ready"))
+    cells, seconds, hits = re.match(
+        r"Grid ready: (\d+) cells in ([\d.]+) s \((\d+) from cache\)", text
+    ).groups()
+    return int(cells), float(seconds), int(hits)
+
+
+def test_grid_of_two_checkpoints_is_cached_and_compared(lab, app_page):
+    ids = f"{lab['baseline'].id},{lab['fooled'].id}"
+    at = app_page(INSPECT, query={"ckpt": ids})
+    at.radio(key="inspect_source").set_value("Synthetic shapes").run()
+    assert not at.exception
+    methods = at.multiselect(key="inspect_methods").value
+    assert len(methods) >= 2
+    cells, _, hits = _grid_caption(at)
+    assert (cells, hits) == (2 * len(methods), 0)
+    # every method row has one chart per checkpoint, plus the comparison slider's chart
+    assert len(at.get("plotly_chart")) == 2 * len(methods) + 1
+    sims = [c.value for c in at.caption if c.value.startswith("vs baseline")]
+    assert len(sims) == len(methods)  # only the non-baseline column is compared
+    for text in sims:
+        rho = float(re.search(r"Spearman (-?[\d.]+)", text).group(1))
+        assert -1.0 <= rho <= 1.0
+    # the same grid again comes entirely from the cache
+    at.run()
+    cells2, _, hits2 = _grid_caption(at)
+    assert cells2 == hits2 == cells
+    # opacity / colour map only change the drawing, not the numbers
+    at.slider(key="inspect_opacity").set_value(0.3).run()
+    assert _grid_caption(at)[2] == cells
+
+
+def test_bad_uploads_get_a_message_good_odd_formats_work(lab, app_page):
+    at = app_page(INSPECT, query={"ckpt": lab["baseline"].id})
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8))
+    good_png = _png(rgb)
+    palette = _png(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16))
+    gray = _png(rgb.convert("L"))
+    files = [
+        ("notes.png", b"this is not an image at all", "image/png"),
+        ("truncated.png", good_png[: len(good_png) // 2], "image/png"),
+        ("palette.png", palette, "image/png"),
+        ("gray.png", gray, "image/png"),
+    ]
+    at.file_uploader(key="inspect_up").set_value(files).run()
+    assert not at.exception
+    errors = messages(at)
+    assert any("notes.png" in e for e in errors)
+    assert any("truncated.png" in e for e in errors)
+    assert not any("palette.png" in e or "gray.png" in e for e in errors)
+    assert at.selectbox(key="inspect_photo").options == ["palette.png", "gray.png"]
+    assert _grid_caption(at)[0] == len(at.multiselect(key="inspect_methods").value)

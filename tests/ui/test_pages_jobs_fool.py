@@ -1,0 +1,78 @@
+"""Fool, Jobs and Evaluate pages in AppTest: invalid submits refused, valid ones land in the real store."""
+
+from __future__ import annotations
+
+from backend import jobs
+from tests.ui.helpers import messages
+
+
+def test_fool_form_refuses_invalid_and_queues_valid(lab, app_page):
+    at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
+    for key in ("f_attack", "f_interp", "f_cls", "f_lam", "f_lr", "f_steps", "f_batch", "f_preset"):
+        assert at.get_by_key(key) is not None, key  # every option of the engine has a widget
+    assert set(at.selectbox(key="f_attack").options) >= {"location", "topk", "center_mass", "active"}
+    at.number_input(key="f_lr").set_value(0.0).run()
+    at.button(key="f_submit").click().run()
+    assert any("learning rate" in e.lower() for e in messages(at)), messages(at)
+    assert jobs.list_jobs() == []
+
+    at.number_input(key="f_lr").set_value(2e-3).run()
+    at.number_input(key="f_steps").set_value(3).run()
+    at.button(key="f_submit").click().run()
+    assert not messages(at), messages(at)
+    queued = jobs.list_jobs(kind="fool")
+    assert len(queued) == 1
+    cfg = queued[0].config
+    assert cfg["model"] == lab["baseline"].id and cfg["steps"] == 3 and cfg["lr"] == 2e-3
+    assert any(queued[0].id in s for s in messages(at, "success"))
+
+
+def test_fool_location_mask_rectangle_and_preview(lab, app_page):
+    at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
+    at.selectbox(key="f_attack").set_value("location").run()
+    at.radio(key="f_mask_mode").set_value("Draw a rectangle").run()
+    assert not messages(at)
+    at.slider(key="f_rect_rows").set_value((0.5, 0.5)).run()  # an empty rectangle
+    assert any("rectangle is empty" in e for e in messages(at))
+
+
+def test_jobs_page_lists_polls_and_cancels(lab, app_page):
+    job_id = jobs.submit("selftest", {"steps": 2})
+    at = app_page("pages/jobs.py", query={"job": job_id})
+    assert at.selectbox(key="jobs_pick").value == job_id
+    assert any("queued" in s.value for s in at.subheader)
+    at.button(key=f"cancel_{job_id}").click().run()
+    assert jobs.get(job_id).state == "cancelled"
+    assert at.button(key=f"retry_{job_id}").disabled is False
+
+
+def test_evaluate_refuses_same_checkpoint_and_queues_a_pair(lab, app_page, tiny_shapes):
+    from backend.models.registry import Registry
+
+    reg = Registry()
+    model, card = tiny_shapes
+    fooled = reg.save(
+        model,
+        name="shapes-fooled-cfg",
+        architecture=card.architecture,
+        classes=card.classes,
+        preprocessing=card.preprocessing,
+        parent=lab["baseline"].id,
+        kind="fooled",
+        config={
+            "model": lab["baseline"].id,
+            "attack": "location",
+            "interpreter": "gradcam",
+            "dataset": {"kind": "shapes", "n": 32, "size": card.preprocessing["size"], "seed": 1},
+        },
+    )
+    at = app_page("pages/evaluate.py", query={"baseline": lab["baseline"].id, "fooled": fooled.id})
+    at.multiselect(key="ev_interp").set_value([]).run()
+    at.button(key="ev_submit").click().run()
+    assert any("at least one interpreter" in e for e in messages(at))
+    assert jobs.list_jobs(kind="evaluate") == []
+    at.multiselect(key="ev_interp").set_value(["gradcam", "gradient"]).run()
+    at.button(key="ev_submit").click().run()
+    assert not messages(at), messages(at)
+    (job,) = jobs.list_jobs(kind="evaluate")
+    assert job.config["fooled"] == [fooled.id] and job.config["interpreters"] == ["gradcam", "gradient"]
