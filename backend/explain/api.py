@@ -61,7 +61,13 @@ def explain(
     with eval_mode(model), softplus(model, softplus_beta), torch.enable_grad():
         target_layer = resolve_layer(model, layer) if spec.layer_based else None  # may be a swapped ReLU
         call = ExplainCall(model, x, target, create_graph, target_layer, resolved)
-        native, heatmap, logits = spec.compute(call)
+        try:
+            native, heatmap, logits = spec.compute(call)
+        except RuntimeError as err:  # shape/channel mismatches surface as torch RuntimeErrors
+            raise InvalidConfig(
+                f"the model could not run on this input {tuple(x.shape)}; check the image size and "
+                f"channels ({str(err).splitlines()[0]})"
+            ) from err
     return Explanation(
         heatmap=call.finish(heatmap),
         native=call.finish(native),

@@ -1,0 +1,125 @@
+"""Every call leaves the model as it found it (hooks, modules, modes, outputs); bad input: typed errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from backend.errors import InvalidConfig, UnknownMethod
+from backend.explain import METHODS, explain
+from backend.explain.lrp.canonizers import layout
+from tests.explain.conftest import first_last
+
+SMALL = {
+    "integrated_gradients": {"steps": 4},
+    "smoothgrad": {"n": 2},
+    "occlusion": {"patch": 16, "stride": 16},
+}
+
+
+def snapshot(model: nn.Module):
+    return [
+        (
+            m,
+            m.training,
+            dict(m._forward_hooks),
+            dict(m._forward_pre_hooks),
+            dict(m._backward_hooks),
+            getattr(m, "inplace", None),
+            tuple(m.children()),
+        )
+        for m in model.modules()
+    ]
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_model_unchanged_after_every_call(vgg, images, method, create_graph):
+    if create_graph and not METHODS[method].differentiable:
+        pytest.skip("not differentiable")
+    vgg.train()
+    vgg[1].eval()  # a mixed state must come back exactly
+    before = snapshot(vgg)
+    params = {k: p.detach().clone() for k, p in vgg.state_dict().items()}
+    explain(
+        vgg, images, method=method, create_graph=create_graph, softplus_beta=10.0, **SMALL.get(method, {})
+    )
+    assert snapshot(vgg) == before
+    assert all(torch.equal(params[k], p) for k, p in vgg.state_dict().items())
+    vgg.eval()
+    with torch.no_grad():
+        reference = vgg(images)
+    explain(vgg, images, method=method, create_graph=create_graph, **SMALL.get(method, {}))
+    with torch.no_grad():
+        assert torch.equal(vgg(images), reference)
+
+
+def test_hooks_removed_when_the_model_fails_mid_call(vgg):
+    before = snapshot(vgg)
+    for method in ("lrp", "lrp_t", "gradcam"):
+        with pytest.raises(InvalidConfig, match="could not run"):
+            explain(vgg, torch.randn(1, 4, 16, 16), method=method)
+        assert snapshot(vgg) == before
+
+
+def test_explain_leaves_no_hooks_on_lite0():
+    from backend.models import zoo
+
+    model = zoo.build("efficientnet_lite0")
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    before = snapshot(model)
+    lay = layout(model, x)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(lay.order) == len(convs) + 1 and all(c in lay.bn_of for c in convs)  # every conv folds its BN
+    out = explain(model, x, method="lrp", create_graph=True)
+    assert out.heatmap.shape == (1, 32, 32) and torch.isfinite(out.heatmap).all()
+    grads = torch.autograd.grad(out.heatmap.abs().mean(), first_last(model))
+    assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+    cam = explain(model, x, method="gradcam")
+    assert cam.native.shape[-2:] == (1, 1) and cam.heatmap.shape == (1, 32, 32)
+    assert snapshot(model) == before
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"method": "deeplift"}, UnknownMethod, "choose one of"),
+        ({"method": "lrp", "composite": "nope"}, InvalidConfig, "composite"),
+        ({"method": "gradient", "steps": 3}, InvalidConfig, "no parameter steps"),
+        ({"method": "occlusion", "create_graph": True}, InvalidConfig, "not differentiable"),
+        ({"method": "occlusion", "patch": 4, "stride": 8}, InvalidConfig, "stride"),
+        ({"method": "gradcam", "layer": "features.99"}, InvalidConfig, "no layer"),
+        ({"method": "gradcam", "layer": "15"}, InvalidConfig, "feature map"),
+        ({"method": "gradient", "target": 99}, InvalidConfig, "out of range"),
+        ({"method": "gradient", "target": torch.tensor([1, 2])}, InvalidConfig, "batch has 3"),
+        ({"method": "gradient", "softplus_beta": -1.0}, InvalidConfig, "positive"),
+    ],
+)
+def test_bad_requests_get_typed_errors(vgg, images, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        explain(vgg, images, **kwargs)
+
+
+def test_bad_input_batch(vgg):
+    with pytest.raises(InvalidConfig, match=r"\(B, C, H, W\)"):
+        explain(vgg, torch.randn(3, 16, 16))
+
+
+def test_registry_metadata_drives_a_ui():
+    assert set(METHODS) == {
+        "gradient",
+        "gradient_t",
+        "grad_x_input",
+        "integrated_gradients",
+        "smoothgrad",
+        "gradcam",
+        "lrp",
+        "lrp_t",
+        "occlusion",
+    }
+    assert [n for n, s in METHODS.items() if not s.differentiable] == ["occlusion"]
+    assert {n for n, s in METHODS.items() if s.layer_based} == {"gradient_t", "gradcam", "lrp_t"}
+    assert METHODS["lrp"].params["composite"] == "epsilon_alpha1beta0"
+    assert set(METHODS["lrp"].choices["composite"]) >= {"epsilon_alpha1beta0", "zbox_zplus"}
+    assert all(s.cost in ("fast", "heavy") and s.label for s in METHODS.values())
