@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
+import time
 
-SWEEP_EVERY_S = 2.0
+SWEEP_EVERY_S = 2.0  # also how often it announces itself (backend.jobs.workers)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _sweep_forever(stop: threading.Event) -> None:
+def _sweep_forever(stop: threading.Event, me: str, info: dict) -> None:
     from backend.jobs.recovery import requeue_lost_messages, sweep
     from backend.jobs.store import open_store
     from backend.jobs.supervisor import active_job_ids
@@ -30,6 +32,7 @@ def _sweep_forever(stop: threading.Event) -> None:
     while not stop.wait(SWEEP_EVERY_S):
         try:
             store = open_store()
+            store.beat_worker(me, info)
             sweep(store, supervised=active_job_ids())
             requeue_lost_messages(store)
         except Exception:  # keep sweeping; a Redis blip must not kill the consumer
@@ -38,7 +41,6 @@ def _sweep_forever(stop: threading.Event) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from backend.config import get_settings
-    from backend.jobs.queue import get_huey
     from backend.jobs.recovery import requeue_lost_messages, sweep
     from backend.jobs.store import open_store
     from backend.jobs.supervisor import stop_all, worker_id
@@ -60,10 +62,37 @@ def run(args: argparse.Namespace) -> int:
         f"recovered {len(recovered)} orphaned job(s), re-queued {len(lost)} lost message(s)",
         flush=True,
     )
+    host, _, pid = me.rpartition(":")
+    info = {
+        "host": host,
+        "pid": int(pid),
+        "threads": args.workers,
+        "device": settings.device,
+        "started_at": time.time(),
+    }
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # until Huey installs its own handlers
+    store.beat_worker(me, info)
+    try:
+        _consume(args.workers, settings, me, info)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_all(f"The worker {me} was stopped while running this job.")
+        open_store(settings).forget_worker(me)
+    return 0
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _consume(workers: int, settings, me: str, info: dict) -> None:
+    from backend.jobs.queue import get_huey
+
     huey, _ = get_huey()
     max_delay = 0.5 if not settings.queue_url else 10.0  # SQLite is polled: keep start latency low
     consumer = huey.create_consumer(
-        workers=args.workers,
+        workers=workers,
         periodic=False,
         initial_delay=0.05,
         backoff=1.3,
@@ -71,11 +100,9 @@ def run(args: argparse.Namespace) -> int:
         worker_type="thread",
     )
     stop = threading.Event()
-    sweeper = threading.Thread(target=_sweep_forever, args=(stop,), name="sweeper", daemon=True)
+    sweeper = threading.Thread(target=_sweep_forever, args=(stop, me, info), name="sweeper", daemon=True)
     sweeper.start()
     try:
         consumer.run()
     finally:
         stop.set()
-        stop_all(f"The worker {me} was stopped while running this job.")
-    return 0

@@ -7,7 +7,6 @@ A kind lives in `backend/<area>/job.py`, subclasses `JobKind` and is decorated w
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import pkgutil
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,18 +62,33 @@ def register_kind(cls: type[JobKind]) -> type[JobKind]:
     return cls
 
 
-def load_kinds() -> dict[str, JobKind]:
-    """Import `backend.<area>.job` for every area that has one; returns the registry."""
+def _kind_modules() -> list[str]:
+    """`backend.<area>.job` for every area that has one, in a stable order."""
     import backend
 
-    for info in pkgutil.iter_modules(backend.__path__):
-        if info.ispkg and importlib.util.find_spec(f"backend.{info.name}.job") is not None:
-            importlib.import_module(f"backend.{info.name}.job")
+    root = Path(backend.__path__[0])  # a file check: find_spec would import each area's package
+    infos = sorted(pkgutil.iter_modules(backend.__path__), key=lambda m: m.name)
+    return [f"backend.{i.name}.job" for i in infos if i.ispkg and (root / i.name / "job.py").is_file()]
+
+
+def load_kinds() -> dict[str, JobKind]:
+    """Import `backend.<area>.job` for every area that has one; returns the registry."""
+    for module in _kind_modules():
+        importlib.import_module(module)
     return KINDS
 
 
 def get_kind(name: str) -> JobKind:
-    kinds = load_kinds()
-    if name not in kinds:
-        raise UnknownMethod(f"Unknown job kind {name!r}; known kinds: {', '.join(sorted(kinds))}")
-    return kinds[name]
+    """The registered kind; imports kind modules only until it is found (the area named like the kind
+    first, then the queue's own `selftest`), so submitting a job does not import every area's
+    dependencies into the page process."""
+    if name not in KINDS:
+        modules = _kind_modules()
+        modules.sort(key=lambda m: (m != f"backend.{name}.job", m != __name__.rsplit(".", 1)[0] + ".job"))
+        for module in modules:
+            importlib.import_module(module)
+            if name in KINDS:
+                break
+    if name not in KINDS:
+        raise UnknownMethod(f"Unknown job kind {name!r}; known kinds: {', '.join(sorted(KINDS))}")
+    return KINDS[name]

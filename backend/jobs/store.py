@@ -77,6 +77,18 @@ class JobStore(ABC):
     @abstractmethod
     def artifacts(self, job_id: str) -> list[Artifact]: ...
 
+    # Consumers announce themselves, so the app can tell whether anything will run a queued job.
+    @abstractmethod
+    def beat_worker(self, worker_id: str, info: dict) -> None:
+        """Record that `worker_id` is alive now, with `info` (host, pid, threads, device, started_at)."""
+
+    @abstractmethod
+    def forget_worker(self, worker_id: str) -> None: ...
+
+    @abstractmethod
+    def worker_beats(self) -> list[dict]:
+        """Every announced worker's info with its `beat_at` time, however old."""
+
 
 def open_store(settings: Settings | None = None) -> JobStore:
     """The SQLite store in the data dir, or the Redis store when a queue URL is configured."""

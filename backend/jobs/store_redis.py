@@ -13,11 +13,12 @@ from typing import Any
 import redis
 
 from backend.errors import JobNotFound, QueueUnavailable
-from backend.jobs.records import Artifact, HistoryPoint, JobRecord, encode_field
+from backend.jobs.records import Artifact, HistoryPoint, JobRecord, encode_field, now
 from backend.jobs.store import JobStore
 
 PREFIX = "fooling-lab"
 INDEX = f"{PREFIX}:jobs"
+WORKERS = f"{PREFIX}:workers"
 
 # KEYS[1] = job hash; ARGV[1] = JSON list of allowed states; ARGV[2] = expected attempts ("" = any);
 # ARGV[3..] = field, value pairs to set.
@@ -149,3 +150,13 @@ class RedisJobStore(JobStore):
         return [
             Artifact(**json.loads(x)) for x in self._call(self.db.lrange, _key(job_id, "artifacts"), 0, -1)
         ]
+
+    def beat_worker(self, worker_id: str, info: dict) -> None:
+        self._call(self.db.hset, WORKERS, worker_id, json.dumps(info | {"beat_at": now()}))
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._call(self.db.hdel, WORKERS, worker_id)
+
+    def worker_beats(self) -> list[dict]:
+        raw = self._call(self.db.hgetall, WORKERS)
+        return sorted((json.loads(v) | {"id": k.decode()} for k, v in raw.items()), key=lambda w: w["id"])

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from backend.errors import JobNotFound, QueueUnavailable
-from backend.jobs.records import Artifact, HistoryPoint, JobRecord, encode_field
+from backend.jobs.records import Artifact, HistoryPoint, JobRecord, encode_field, now
 from backend.jobs.store import JobStore
 
 _SCHEMA = """
@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, kind TEXT, value TEXT, label TEXT, path TEXT
 );
 CREATE INDEX IF NOT EXISTS artifacts_job ON artifacts (job_id, seq);
+CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, info TEXT NOT NULL, beat_at REAL NOT NULL);
 """
 
 _initialised: set[Path] = set()
@@ -164,3 +165,19 @@ class SqliteJobStore(JobStore):
                 "SELECT kind, value, label, path FROM artifacts WHERE job_id = ? ORDER BY seq", (job_id,)
             ).fetchall()
         return [Artifact(r["kind"], json.loads(r["value"]), r["label"], r["path"]) for r in rows]
+
+    def beat_worker(self, worker_id: str, info: dict) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO workers (id, info, beat_at) VALUES (?, ?, ?)",
+                (worker_id, json.dumps(info), now()),
+            )
+
+    def forget_worker(self, worker_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+    def worker_beats(self) -> list[dict]:
+        with self._connect() as db:
+            rows = db.execute("SELECT id, info, beat_at FROM workers ORDER BY id").fetchall()
+        return [json.loads(r["info"]) | {"id": r["id"], "beat_at": r["beat_at"]} for r in rows]

@@ -66,3 +66,15 @@ def test_serve_runs_app_and_worker_and_stops_both(lab):
     serve.send_signal(signal.SIGTERM)
     assert serve.wait(timeout=30) == 0  # a clean stop
     wait_for(lambda: all(pid_gone(k) for k in kids), timeout=20, what="app and consumer to stop")
+
+
+def test_workers_announce_themselves_and_leave_on_stop(lab):
+    from backend.jobs.workers import alive_workers
+
+    assert alive_workers() == []
+    consumer = lab.start_consumer(workers=3)
+    (info,) = wait_for(alive_workers, timeout=30, what="the consumer to announce itself")
+    assert (info.pid, info.threads, info.device) == (consumer.pid, 3, "cpu")
+    consumer.send_signal(signal.SIGTERM)
+    consumer.wait(timeout=20)
+    assert alive_workers() == []
