@@ -2,7 +2,8 @@
 
 Each attack takes signed steps on the *input* within an L_inf ball, through a differentiable saliency
 map (the ReLUs become softplus so the map has a useful gradient), and keeps the last perturbed image
-whose predicted class is still the original one.
+whose predicted class is still the original one. The engine differentiates maps with respect to model
+parameters, so the perturbation is a parameter of a thin wrapper in front of the model.
 """
 
 from __future__ import annotations
@@ -53,11 +54,26 @@ def _mass_center_objective(h0: torch.Tensor, _: int) -> Callable[[torch.Tensor],
 ATTACKS = {"topk": _topk_objective, "target_region": _region_objective, "mass_center": _mass_center_objective}
 
 
-def _map(model, x, normalize, target, method, beta, create_graph):
+class _Shifted(nn.Module):
+    """model(normalize(x + delta)): the perturbation is a parameter, so maps are differentiable in it."""
+
+    def __init__(self, model: nn.Module, normalize: Normalize, shape: torch.Size):
+        super().__init__()
+        self.inner = model
+        self.normalize = normalize
+        self.delta = nn.Parameter(torch.zeros(shape, device=next(model.parameters()).device))
+        layer = getattr(model, "default_target_layer", None)
+        if layer:
+            self.default_target_layer = f"inner.{layer}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(self.normalize(x + self.delta))
+
+
+def _map(shifted: _Shifted, x, target, method, beta, create_graph) -> torch.Tensor:
     from backend.explain import explain
 
-    h = explain(model, normalize(x), target, method, create_graph=create_graph, softplus_beta=beta).heatmap
-    h = h.abs()
+    h = explain(shifted, x, target, method, create_graph=create_graph, softplus_beta=beta).heatmap.abs()
     return h / h.sum((-2, -1), keepdim=True).clamp_min(1e-12)
 
 
@@ -79,20 +95,20 @@ def attack_input(
         raise InvalidConfig(f"Unknown input attack {attack!r}; choose one of {sorted(ATTACKS)}.")
     if epsilon <= 0 or steps < 1 or step_size <= 0:
         raise InvalidConfig("Attack epsilon, steps and step_size must be positive.")
+    shifted = _Shifted(model, normalize, x[None].shape)
+    x0 = x[None].detach()
     with torch.no_grad():
-        label = model(normalize(x[None])).argmax(1)
-    h0 = _map(model, x[None], normalize, label, method, None, False).detach()
+        label = shifted(x0).argmax(1)
+    h0 = _map(shifted, x0, label, method, None, False).detach()
     k = k if k is not None else max(1, h0[0].numel() // 10)
     objective = ATTACKS[attack](h0, k if attack == "topk" else region)
-    kept = x[None].clone()
-    cur = x[None].clone()
+    kept = torch.zeros_like(x0)
     for _ in range(steps):
-        cur.requires_grad_(True)
-        value = objective(_map(model, cur, normalize, label, method, softplus_beta, True))
-        (grad,) = torch.autograd.grad(value, cur)
+        value = objective(_map(shifted, x0, label, method, softplus_beta, True))
+        (grad,) = torch.autograd.grad(value, shifted.delta)
         with torch.no_grad():
-            cur = cur + step_size * grad.sign()
-            cur = torch.min(torch.max(cur, x[None] - epsilon), x[None] + epsilon).clamp(0, 1)
-            if int(model(normalize(cur)).argmax(1)) == int(label):
-                kept = cur.clone()
-    return kept[0].detach()
+            step = shifted.delta + step_size * grad.sign()
+            shifted.delta.copy_((x0 + step).clamp(0, 1).sub(x0).clamp(-epsilon, epsilon))
+            if int(shifted(x0).argmax(1)) == int(label):
+                kept = shifted.delta.detach().clone()
+    return (x0 + kept)[0]

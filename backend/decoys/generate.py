@@ -117,7 +117,7 @@ def feature_distance(
 
 
 def _optimise_chunk(feats, normalize, x, masks, signs, f0, eps, c, s: DecoySettings):
-    """One round of Eq. 8 for a batch of masks; returns best feasible decoys and the final feasibility."""
+    """One round of Eq. 8 for a batch of masks: the best feasible decoys, their deviation and distance."""
     n = masks.shape[0]
     m = masks[:, None].expand(-1, x.shape[0], -1, -1)
     sgn = signs.view(-1, 1, 1, 1).to(x.dtype)
@@ -130,7 +130,6 @@ def _optimise_chunk(feats, normalize, x, masks, signs, f0, eps, c, s: DecoySetti
     best = xb.clone()
     best_dev = torch.zeros(n, device=x.device)
     best_linf = torch.zeros(n, device=x.device)
-    linf = torch.zeros(n, device=x.device)
     active = torch.ones(n, dtype=torch.bool, device=x.device)
     for step in range(s.steps + 1):
         xt = torch.where(m, (torch.tanh(xhat) + 1) / 2, xb)
@@ -155,11 +154,12 @@ def _optimise_chunk(feats, normalize, x, masks, signs, f0, eps, c, s: DecoySetti
         tau = torch.where(penalty.detach() == 0, tau * s.tau_decay, tau)
         if s.paper_stop:  # the paper's rule: a decoy is finished once its penalty term is non-zero
             active &= penalty.detach() == 0
-    return best, best_dev, best_linf, linf <= eps
+    return best, best_dev, best_linf
 
 
 def _rounds(feats, normalize, x, masks, signs, f0, eps, settings: DecoySettings):
-    """ "If it fails, double c and repeat": rerun the masks whose final iterate broke the constraint."""
+    """ "If it fails, double c and repeat": a mask fails when no feasible change was found (the best
+    feasible iterate is still x itself), e.g. because a small c let every iterate overshoot epsilon."""
     n = masks.shape[0]
     best = x[None].repeat(n, 1, 1, 1)
     dev = torch.zeros(n, device=x.device)
@@ -169,14 +169,12 @@ def _rounds(feats, normalize, x, masks, signs, f0, eps, settings: DecoySettings)
     c = settings.c
     for _ in range(settings.max_doublings + 1):
         sel = todo.nonzero().flatten()
-        b, d, lf, final_ok = _optimise_chunk(
-            feats, normalize, x, masks[sel], signs[sel], f0, eps, c, settings
-        )
+        b, d, lf = _optimise_chunk(feats, normalize, x, masks[sel], signs[sel], f0, eps, c, settings)
         gain = d > dev[sel]
         best[sel[gain]], dev[sel[gain]], linf[sel[gain]] = b[gain], d[gain], lf[gain]
         c_used[sel[gain]] = c
         todo = torch.zeros_like(todo)
-        todo[sel[~final_ok]] = True
+        todo[sel[dev[sel] == 0]] = True
         if not todo.any():
             break
         c *= 2
