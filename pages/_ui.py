@@ -32,6 +32,20 @@ def guard(what: str = "") -> Iterator[None]:
         )
 
 
+def ensure_routed() -> None:
+    """Send a page that runs without app.py's router through it (call first thing in every page).
+
+    With a `pages/` folder Streamlit starts in its old multipage mode, which runs a page file
+    directly (no sidebar, no router) when a fresh server's first visitor opens e.g. /inspect. That
+    mode ends once `st.navigation` has run; end it now and rerun, so app.py routes this page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def sidebar_status() -> None:
     """Queue and worker health, the compute device, and the demo seeding progress."""
     from backend.services import demo, status

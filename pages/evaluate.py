@@ -6,7 +6,9 @@ import streamlit as st
 
 from backend.services import evaluate as svc
 from backend.services.figures import histogram_figure, matrix_figure
-from pages._ui import guard, pick_checkpoint
+from pages._ui import ensure_routed, guard, pick_checkpoint
+
+ensure_routed()
 
 st.title("Evaluate a fooled checkpoint")
 

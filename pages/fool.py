@@ -8,7 +8,9 @@ from backend.errors import InvalidConfig
 from backend.services import fool_form as svc
 from backend.services.checkpoints import registry
 from backend.services.figures import heatmap_figure
-from pages._ui import guard, pick_checkpoint
+from pages._ui import ensure_routed, guard, pick_checkpoint
+
+ensure_routed()
 
 st.title("Fool an explanation")
 

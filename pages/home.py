@@ -8,7 +8,9 @@ from backend.services import demo
 from backend.services.figures import heatmap_figure
 from backend.services.inspect import compute_cell
 from backend.services.photos import sample_photos, synthetic_photos
-from pages._ui import guard
+from pages._ui import ensure_routed, guard
+
+ensure_routed()
 
 METHOD = "gradcam"
 

@@ -10,7 +10,9 @@ from backend.services import inspect as svc
 from backend.services.checkpoints import lineage_text, registry
 from backend.services.figures import COLOR_MAPS, heatmap_figure
 from backend.services.photos import Photo, read_photo, sample_photos, synthetic_photos
-from pages._ui import guard, pick_checkpoints, query_list
+from pages._ui import ensure_routed, guard, pick_checkpoints, query_list
+
+ensure_routed()
 
 st.title("Inspect explanations")
 
@@ -118,11 +120,7 @@ for col, cid in zip(head, ckpts):
     col.caption(lineage_text(card))
     first = next((grid[(m, cid)] for m in methods if (m, cid) in grid), None)
     if first is not None:
-        col.dataframe(
-            {"class": [t[0] for t in first.top], "p": [round(t[1], 3) for t in first.top]},
-            hide_index=True,
-            height=210,
-        )
+        col.markdown("  \n".join(f"{i + 1}. {name} · {p:.1%}" for i, (name, p) in enumerate(first.top)))
 
 for m in methods:
     st.markdown(f"##### {svc.method_label(m)}")

@@ -7,7 +7,9 @@ import streamlit as st
 from backend import jobs
 from backend.services import jobs_view as view
 from backend.services.figures import line_chart
-from pages._ui import guard
+from pages._ui import ensure_routed, guard
+
+ensure_routed()
 
 POLL_SECONDS = 1.0
 

@@ -7,7 +7,9 @@ import streamlit as st
 from backend.services import models as svc
 from backend.services.checkpoints import list_cards
 from backend.services.figures import tree_figure
-from pages._ui import guard
+from pages._ui import ensure_routed, guard
+
+ensure_routed()
 
 st.title("Models")
 

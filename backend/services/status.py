@@ -1,8 +1,8 @@
 """The sidebar's health line: can the queue be reached, is a worker consuming it, which device.
 
 The queue has no worker registry, so "alive" is what can be seen from here: consumer processes on
-this machine (`python -m backend worker|serve`) plus remote workers whose running jobs sent a
-heartbeat in the last `FRESH_S` seconds.
+this machine (`python -m backend worker`, also started by `serve`) plus remote workers whose
+running jobs sent a heartbeat in the last `FRESH_S` seconds.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.config import get_settings
+from backend.config import REPO_ROOT, get_settings
 from backend.errors import QueueUnavailable
 
 FRESH_S = 15.0
-_CONSUMER_ARGS = (("backend", "worker"), ("backend", "serve"))
 
 
 @dataclass(frozen=True)
@@ -29,19 +28,28 @@ class LabStatus:
     message: str = ""
 
 
+def _env_of(entry: Path) -> dict[str, str]:
+    pairs = (entry / "environ").read_bytes().split(b"\0")
+    return dict(p.decode(errors="replace").split("=", 1) for p in pairs if b"=" in p)
+
+
 def local_consumers(proc: Path = Path("/proc")) -> list[int]:
-    """Pids of `python -m backend worker` / `serve` processes on this machine."""
+    """Pids of `python -m backend worker` processes on this machine that consume *our* queue
+    (same data dir and queue URL; other labs on the machine do not count)."""
+    settings = get_settings()
+    ours = (settings.data_dir, settings.queue_url or "")
     pids = []
     for entry in proc.glob("[0-9]*"):
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            args = [a.decode(errors="replace") for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
+            if not (len(args) >= 4 and args[1:4] == ["-m", "backend", "worker"]):
+                continue
+            env = _env_of(entry)
+        except (OSError, ValueError):
             continue
-        args = [a.decode(errors="replace") for a in argv if a]
-        for module, command in _CONSUMER_ARGS:
-            if "-m" in args and module in args and command in args:
-                pids.append(int(entry.name))
-                break
+        data = Path(env.get("FOOLING_LAB_DATA") or REPO_ROOT / ".lab_data")
+        if (data, env.get("FOOLING_LAB_QUEUE_URL", "")) == ours:
+            pids.append(int(entry.name))
     return pids
 
 
