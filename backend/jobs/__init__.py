@@ -87,13 +87,14 @@ def retry(job_id: str) -> str:
     store = open_store()
     deadline = time.monotonic() + RETRY_WAIT_S
     record = store.get(job_id, history=False)
-    while record.runner_pid is not None and time.monotonic() < deadline:
+    while _still_stopping(record) and time.monotonic() < deadline:
         time.sleep(0.05)  # the previous attempt is still being stopped: never run two at once
         record = store.get(job_id, history=False)
-    if record.state not in (FAILED, CANCELLED) or record.runner_pid is not None:
+    stopping = _still_stopping(record)
+    if record.state not in (FAILED, CANCELLED) or stopping:
         raise InvalidConfig(
             f"Job {job_id} is {record.state}; only a failed or cancelled job can be retried"
-            + (" (its last run is still stopping; try again)" if record.runner_pid else ".")
+            + (" (its last run is still stopping; try again)" if stopping else ".")
         )
     if not store.transition(
         job_id, [record.state], QUEUED, attempt=record.attempts, queued_at=now(), finished_at=None, error=None
@@ -108,6 +109,15 @@ def retry(job_id: str) -> str:
         )
         raise
     return job_id
+
+
+def _still_stopping(record: JobRecord) -> bool:
+    """A previous attempt's runner may still be alive: its supervisor has not reported it gone, and
+    that supervisor is itself alive (heartbeat fresh). Never start a second run next to it."""
+    from backend.jobs.recovery import heartbeat_timeout_s
+
+    fresh = now() - (record.heartbeat_at or 0.0) < heartbeat_timeout_s()
+    return record.runner_pid is not None and fresh
 
 
 def logs(job_id: str, tail: int = 200) -> list[str]:

@@ -121,3 +121,24 @@ def test_sweep_recovers_jobs_with_stale_heartbeats_only(store, lab):
     failed = store.get("stale")
     assert failed.state == "failed" and "stopped sending heartbeats" in failed.error
     assert sweep(store) == []  # recovered once, however often swept
+
+
+def test_retry_waits_for_a_live_runner_but_not_for_a_dead_consumer(lab, monkeypatch):
+    monkeypatch.setattr(jobs, "RETRY_WAIT_S", 0.3)
+    store = open_store()
+    for job_id, beat in (("alive", now()), ("orphan", now() - 60)):
+        store.create(
+            JobRecord(
+                id=job_id,
+                kind="selftest",
+                config={},
+                state="cancelled",
+                attempts=1,
+                runner_pid=999_999,
+                heartbeat_at=beat,
+            )
+        )
+    with pytest.raises(InvalidConfig, match="still stopping"):
+        jobs.retry("alive")  # its supervisor is still stopping the runner: never two runs at once
+    assert jobs.retry("orphan") == "orphan"  # its consumer is dead (stale heartbeat): safe to re-run
+    assert jobs.get("orphan").state == "queued" and get_huey()[0].pending_count() == 1
