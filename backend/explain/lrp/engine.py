@@ -21,11 +21,11 @@ from backend.explain.lrp.canonizers import BATCHNORMS, layer_fn, layout, merged_
 from backend.explain.lrp.composites import COMPOSITES
 from backend.explain.lrp.rules import Rule, apply_pass, apply_rule
 
+# Elementwise layers that get the Pass rule. ReLU and LeakyReLU are absent on purpose: their gradient
+# already passes relevance unchanged (f(a) / a == f'(a)), so a hook would only cost time.
 ACTIVATIONS = (
-    nn.ReLU,
     nn.ReLU6,
     nn.Softplus,
-    nn.LeakyReLU,
     nn.ELU,
     nn.SELU,
     nn.CELU,

@@ -41,6 +41,9 @@ class Rule:
 
     eps: float = 1e-6
 
+    def stabilize(self, rho: torch.Tensor) -> torch.Tensor:
+        return stabilize(rho, self.eps)
+
     def modified(
         self, fn: LayerFn, a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None
     ) -> torch.Tensor | None:
@@ -57,6 +60,9 @@ class Epsilon(Rule):
 
 class ZPlus(Rule):
     """z+ / alpha1-beta0: only positive contributions a+W+ + a-W- (+ b+), as zennit's ZPlus/AlphaBeta(1,0)."""
+
+    def stabilize(self, rho: torch.Tensor) -> torch.Tensor:
+        return rho + self.eps  # rho >= 0, so this equals the general sign-aware form at one op
 
     def modified(self, fn, a, w, b):
         out = fn(a.clamp(min=0), w.clamp(min=0), _pos(b))
@@ -104,12 +110,12 @@ def apply_rule(
     if not packed:
         zc = z.detach()
         rho = z if rho is None else rho
-        c = zc / stabilize(rho.detach(), rule.eps)
+        c = zc / rule.stabilize(rho.detach())
         return rho * c + (zc - rho.detach() * c)
     rho = z if rho is None else rho
     n = z.shape[0] // 2
     z_a, rho_a, rho_b = z[:n], rho[:n], rho[n:]
-    c = z_a / stabilize(rho_a, rule.eps)
+    c = z_a / rule.stabilize(rho_a)
     return torch.cat([z_a, rho_b * c + (z_a - rho_a * c)])
 
 
