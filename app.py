@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._ui import sidebar_status
+from pages._ui import ROUTED_KEY, sidebar_status
 
 ROOT = Path(__file__).resolve().parent
 
@@ -34,5 +34,6 @@ page = st.navigation(
         if (ROOT / path).is_file()
     ]
 )
+st.session_state[ROUTED_KEY] = True
 sidebar_status()
 page.run()

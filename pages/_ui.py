@@ -14,6 +14,7 @@ import streamlit as st
 from backend.errors import FoolingLabError
 
 log = logging.getLogger("fooling_lab.ui")
+ROUTED_KEY = "_fooling_lab_routed"  # set once app.py has routed this session
 
 
 @contextmanager
@@ -33,17 +34,22 @@ def guard(what: str = "") -> Iterator[None]:
 
 
 def ensure_routed() -> None:
-    """Send a page that runs without app.py's router through it (call first thing in every page).
+    """Make a page that ran without app.py's router behave as if routed (call first in every page).
 
     With a `pages/` folder Streamlit starts in its old multipage mode, which runs a page file
-    directly (no sidebar, no router) when a fresh server's first visitor opens e.g. /inspect. That
-    mode ends once `st.navigation` has run; end it now and rerun, so app.py routes this page.
+    directly (no router, no sidebar) when a fresh server's first visitor opens e.g. /inspect. That
+    mode ends once `st.navigation` has run. A session's first run reruns through app.py; a later run
+    (which may carry a button click that a rerun would drop) draws the sidebar here instead.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    if not PagesManager.uses_pages_directory:
+        return
+    PagesManager.uses_pages_directory = False
+    if not st.session_state.get(ROUTED_KEY):
+        st.session_state[ROUTED_KEY] = True
         st.rerun()
+    sidebar_status()
 
 
 def sidebar_status() -> None:
@@ -56,13 +62,17 @@ def sidebar_status() -> None:
             if not s.queue_ok:
                 st.error(f"Queue down: {s.message}", icon=":material/cloud_off:")
             elif s.workers_alive:
-                st.success(f"Worker alive ({s.workers_alive}) · {s.running} running · {s.queued} queued")
+                st.success(
+                    f"{s.workers_alive} worker(s) alive on {', '.join(s.worker_devices)} · "
+                    f"{s.running} running · {s.queued} queued",
+                    icon=":material/check_circle:",
+                )
             else:
                 st.warning(
                     f"No worker is consuming the queue ({s.queued} queued). Start one with `./lab worker`.",
                     icon=":material/warning:",
                 )
-            st.caption(f"Device: `{s.device}`")
+            st.caption(f"Heatmaps here on: `{s.device}`")
         with guard("Demo seeding"):
             note = demo.advance()
             if note:

@@ -97,7 +97,13 @@ labels = svc.attack_labels()
 c1, c2 = st.columns(2)
 attack = c1.selectbox("Attack", list(labels), format_func=labels.get, key="f_attack")
 interps = svc.interpreters()
-interpreter = c2.selectbox("Interpreter in the loss", interps, key="f_interp")
+interpreter = c2.selectbox(
+    "Interpreter in the loss",
+    interps,
+    index=interps.index("gradcam") if "gradcam" in interps else 0,
+    format_func=svc.method_label,
+    key="f_interp",
+)
 preset_params = st.session_state.get("f_preset_params", {})
 attack_params: dict = {}
 if attack == "location":

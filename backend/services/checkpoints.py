@@ -31,7 +31,7 @@ def list_cards() -> list[Card]:
 
 def label(card: Card) -> str:
     """A short human label: name, kind and, for fine-tuned copies, the parent it came from."""
-    return f"{card.name} · {card.kind} · {card.id[:8]}"
+    return f"{card.name} · {card.kind} · {card.id}"
 
 
 def lineage_text(card: Card) -> str:

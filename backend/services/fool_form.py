@@ -41,6 +41,10 @@ def interpreters() -> list[str]:
     return [name for name, spec in METHODS.items() if spec.differentiable]
 
 
+def method_label(name: str) -> str:
+    return METHODS[name].label
+
+
 def classification_terms() -> tuple[str, ...]:
     return CLASSIFICATION_TERMS
 

@@ -67,7 +67,7 @@ def test_router_has_every_page_and_sidebar_status(lab, app_page):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     side = " ".join(c.value for c in at.sidebar.caption)
-    assert "Device: `cpu`" in side
+    assert "Heatmaps here on: `cpu`" in side
     assert any("No worker" in w.value for w in at.sidebar.warning)  # none started in this test
     for page in ("inspect", "fool", "jobs", "evaluate", "models"):
         app_page(f"pages/{page}.py")
