@@ -1,0 +1,120 @@
+"""The pages' pure helpers: ETA, curves, links, heatmap display, PNG/CSV export, split view."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from backend.jobs.records import Artifact, HistoryPoint, JobRecord, Progress
+from backend.services import figures, jobs_view
+from backend.services import inspect as svc
+
+
+def _record(**kw) -> JobRecord:
+    base = dict(id="j1", kind="fool", config={"model": "base-1"}, state="running", started_at=100.0)
+    return JobRecord(**(base | kw))
+
+
+def test_eta_prefers_the_runners_estimate_and_counts_down():
+    rec = _record(progress=Progress(fraction=0.5, eta_s=30.0, updated_at=1000.0))
+    assert jobs_view.eta_seconds(rec, now=1010.0) == pytest.approx(20.0)
+    assert jobs_view.eta_seconds(rec, now=2000.0) == 0.0
+    done = _record(state="succeeded", progress=Progress(fraction=1.0))
+    assert jobs_view.eta_seconds(done) == 0.0
+
+
+def test_eta_extrapolates_from_elapsed_time(monkeypatch):
+    monkeypatch.setattr("backend.jobs.records.now", lambda: 140.0)
+    rec = _record(progress=Progress(fraction=0.25))  # 40 s for a quarter -> 120 s left
+    assert jobs_view.eta_seconds(rec) == pytest.approx(120.0)
+    assert jobs_view.eta_seconds(_record(progress=Progress(fraction=0.0))) is None
+
+
+@pytest.mark.parametrize("secs,text", [(None, "—"), (5.4, "5s"), (65, "1m 05s"), (3725, "1h 02m")])
+def test_duration_text(secs, text):
+    assert jobs_view.duration_text(secs) == text
+
+
+def test_loss_series_collects_every_metric_by_step():
+    hist = [
+        HistoryPoint(step=1, time=0.0, metrics={"loss": 2.0, "fool": 1.0}),
+        HistoryPoint(step=2, time=1.0, metrics={"loss": 1.5}),
+        HistoryPoint(step=None, time=2.0, metrics={"fool": 0.2}),
+    ]
+    series = jobs_view.loss_series(_record(history=hist))
+    assert series == {"loss": [(1.0, 2.0), (2.0, 1.5)], "fool": [(1.0, 1.0), (2.0, 0.2)]}
+
+
+def test_checkpoint_links_put_the_base_first():
+    arts = [Artifact("table", "x"), Artifact("checkpoint", "fooled-9")]
+    made = jobs_view.checkpoint_ids(arts, None)
+    assert made == ["fooled-9"]
+    assert jobs_view.checkpoint_ids([], {"checkpoint": "c2"}) == ["c2"]
+    assert jobs_view.inspect_link_ids(_record(), made) == ["base-1", "fooled-9"]
+    assert jobs_view.inspect_link_ids(_record(config={"baseline": "b"}), ["f"]) == ["b", "f"]
+
+
+def test_display_scaling_signed_and_absolute():
+    h = np.array([[-2.0, 1.0], [0.0, 0.5]], dtype=np.float32)
+    signed, lo, hi = figures.display_heatmap(h, signed=True)
+    assert (lo, hi) == (-2.0, 2.0) and signed[0, 0] == -2.0
+    absolute, lo, hi = figures.display_heatmap(h, signed=False)
+    assert (lo, hi) == (0.0, 2.0) and absolute.min() >= 0
+    flat, lo, hi = figures.display_heatmap(np.zeros((3, 3)), signed=False)
+    assert hi > lo  # a flat map still gets a drawable range
+
+
+def test_colorize_maps_extremes_to_the_scales_ends():
+    h = np.array([[0.0, 1.0]], dtype=np.float32)
+    rgb = figures.colorize(h, colorscale="Greys")
+    assert rgb.shape == (1, 2, 3) and rgb.dtype == np.uint8
+    assert abs(int(rgb[0, 0].mean()) - int(rgb[0, 1].mean())) > 200  # black vs white
+
+
+def test_heatmap_figure_stretches_a_native_map_over_the_image():
+    img = np.zeros((64, 64, 3), dtype=np.uint8)
+    fig = figures.heatmap_figure(img, np.ones((8, 8)), opacity=0.4)
+    heat = fig.data[1]
+    assert heat.dx == pytest.approx(8.0) and heat.opacity == pytest.approx(0.4)
+    assert heat.x0 + 7 * heat.dx == pytest.approx(59.5)  # last cell centred inside the image
+
+
+def test_split_view_joins_two_maps_at_the_cut():
+    a, b = np.full((4, 10), 2.0), np.full((4, 10), -5.0)
+    mixed, cut = svc.split_view(a, b, 0.3)
+    assert cut == 3
+    assert np.all(mixed[:, :3] == 1.0) and np.all(mixed[:, 3:] == 1.0)  # each side |h| scaled to 1
+    assert svc.split_view(a, b, 1.5)[1] == 10
+
+
+def _cell(value: float) -> svc.Cell:
+    return svc.Cell(
+        method="gradient",
+        card_id="c",
+        heatmap=np.full((16, 16), value, dtype=np.float32),
+        native=np.zeros((16, 16), dtype=np.float32),
+        logits=np.zeros(3, dtype=np.float32),
+        image=np.full((16, 16, 3), 128, dtype=np.uint8),
+        seconds=0.1,
+        cached=False,
+    )
+
+
+def test_grid_png_and_csv_exports():
+    grid = {("gradient", "a"): _cell(1.0), ("gradient", "b"): _cell(0.0)}
+    png = svc.grid_png(grid, ["gradient"], [("a", "base"), ("b", "fooled")], tile=40)
+    img = Image.open(io.BytesIO(png))
+    assert img.format == "PNG" and img.width > 2 * 40 and img.height > 40
+    rows = [{"method": "gradient", "spearman": 0.5}, {"method": "gradcam", "top1": "circle"}]
+    parsed = list(csv.DictReader(io.StringIO(svc.grid_csv(rows).decode())))
+    assert parsed[0]["spearman"] == "0.5" and parsed[1]["top1"] == "circle"
+
+
+def test_top_predictions_are_softmax_sorted():
+    top = svc.top_predictions(np.array([0.0, 3.0, 1.0]), ["a", "b", "c"], k=2)
+    assert [t[0] for t in top] == ["b", "c"]
+    assert top[0][1] == pytest.approx(np.exp(3) / (1 + np.exp(3) + np.e))
