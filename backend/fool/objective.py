@@ -62,6 +62,23 @@ def label_targets(labels: torch.Tensor, original_logits: torch.Tensor | None) ->
     return torch.where(labels >= 0, labels, original_logits.argmax(1))
 
 
+def _targets_and_reference(
+    original: nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    original_logits: torch.Tensor | None,
+    attack: Attack,
+    attack_cfg: dict[str, Any],
+    interpreter: Interpreter,
+) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+    """The classes to explain and what the attack needs from the frozen original's heatmaps."""
+    targets = attack.targets(label_targets(labels, original_logits), attack_cfg)
+    if not attack.needs_original:
+        return targets, {}
+    originals, _ = interpreter.heatmaps(original, x, targets, create_graph=False)
+    return targets, attack.reference(originals, attack_cfg)
+
+
 @dataclass
 class StepResult:
     loss: torch.Tensor
@@ -88,11 +105,9 @@ def fooling_loss(
     if needs_original_logits:
         with torch.no_grad():
             original_logits = original(x)
-    targets = attack.targets(label_targets(labels, original_logits), attack_cfg)
-    ref: dict[str, torch.Tensor] = {}
-    if attack.needs_original:
-        originals, _ = interpreter.heatmaps(original, x, targets, create_graph=False)
-        ref = attack.reference(originals, attack_cfg)
+    targets, ref = _targets_and_reference(
+        original, x, labels, original_logits, attack, attack_cfg, interpreter
+    )
     maps, logits = interpreter.heatmaps(model, x, targets, create_graph=True)
     if logits is None or not logits.requires_grad:
         logits = model(x)
@@ -121,11 +136,9 @@ def per_image_test_losses(
         xb, yb = x[start : start + batch_size], labels[start : start + batch_size]
         with torch.no_grad():
             original_logits = original(xb)
-        targets = attack.targets(label_targets(yb, original_logits), attack_cfg)
-        ref = {}
-        if attack.needs_original:
-            originals, _ = interpreter.heatmaps(original, xb, targets, create_graph=False)
-            ref = attack.reference(originals, attack_cfg)
+        targets, ref = _targets_and_reference(
+            original, xb, yb, original_logits, attack, attack_cfg, interpreter
+        )
         maps, _ = interpreter.heatmaps(model, xb, targets, create_graph=False)
         out.append(attack.test_loss(maps, ref, attack_cfg).detach().cpu())
     return torch.cat(out) if out else torch.empty(0)
