@@ -18,7 +18,7 @@ from backend.errors import InvalidDataset
 SHAPE_CLASSES: list[str] = ["circle", "square", "triangle", "cross", "ring"]
 MAX_IMAGES = 200_000
 _CHUNK = 512  # images rendered at once; parameters are drawn up front, so chunking never changes output
-_STROKES = 4  # distractor strokes per image
+_STROKES = 3  # distractor strokes per image
 _TRIANGLE_NORMALS = [(math.cos(a), math.sin(a)) for a in (math.pi / 2, math.pi * 7 / 6, math.pi * 11 / 6)]
 
 
@@ -46,7 +46,7 @@ def _params(n: int, size: int, g: torch.Generator) -> dict[str, torch.Tensor]:
 
     k = len(SHAPE_CLASSES)
     labels = (torch.arange(n) % k)[torch.randperm(n, generator=g)]
-    radius = uni(n, lo=0.13, hi=0.24) * size
+    radius = uni(n, lo=0.17, hi=0.28) * size
     margin = radius + 1
     bg = uni(n, 3, lo=0.2, hi=0.8)
     sign = torch.where(torch.rand(n, 3, generator=g) < 0.5, -1.0, 1.0)
@@ -67,7 +67,7 @@ def _params(n: int, size: int, g: torch.Generator) -> dict[str, torch.Tensor]:
         "stripe": torch.stack([uni(n, hi=2 * math.pi), uni(n, lo=2, hi=7), uni(n, hi=2 * math.pi)], 1),
         "stroke_pts": uni(n, _STROKES, 4) * size,
         "stroke_rgb": uni(n, _STROKES, 3),
-        "stroke_w": uni(n, _STROKES, lo=0.6, hi=1.4) * size / 64,
+        "stroke_w": uni(n, _STROKES, lo=0.5, hi=1.0) * size / 64,
     }
 
 
