@@ -50,7 +50,7 @@ for card in cards:
         top[2].page_link("pages/fool.py", label="Fool it", query_params={"base": card.id})
         if card.metrics:
             top[3].dataframe(
-                {"metric": list(card.metrics), "value": [str(v) for v in card.metrics.values()]},
+                {"metric": list(card.metrics), "value": [svc.metric_text(v) for v in card.metrics.values()]},
                 hide_index=True,
             )
         with st.expander("Card, rename, delete"):

@@ -129,10 +129,51 @@ def histogram_figure(samples: Mapping[str, Sequence[float]], *, x_title: str) ->
     return fig
 
 
+def tree_layout(ids: Sequence[str], parents: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(depth, row) per node: children to the right of their parent, rows in depth-first order."""
+    children: dict[str, list[str]] = {}
+    for node, parent in zip(ids, parents):
+        children.setdefault(parent or "", []).append(node)
+    place: dict[str, tuple[int, int]] = {}
+
+    def visit(node: str, depth: int) -> None:
+        place[node] = (depth, len(place))
+        for child in children.get(node, []):
+            visit(child, depth + 1)
+
+    for root in children.get("", []):
+        visit(root, 0)
+    return place
+
+
 def tree_figure(ids: Sequence[str], labels: Sequence[str], parents: Sequence[str]) -> go.Figure:
-    """A lineage tree (icicle): every checkpoint under the checkpoint it was fine-tuned from."""
-    fig = go.Figure(
-        go.Icicle(ids=list(ids), labels=list(labels), parents=list(parents), tiling=dict(orientation="h"))
+    """A lineage tree: every checkpoint to the right of the checkpoint it was fine-tuned from."""
+    place = tree_layout(ids, parents)
+    text = dict(zip(ids, labels))
+    fig = go.Figure()
+    for node, parent in zip(ids, parents):
+        if parent and parent in place:
+            (x0, y0), (x1, y1) = place[parent], place[node]
+            fig.add_trace(
+                go.Scatter(
+                    x=[x0, x0, x1], y=[y0, y1, y1], mode="lines", line=dict(color="#999"), hoverinfo="skip"
+                )
+            )
+    nodes = [n for n in ids if n in place]
+    fig.add_trace(
+        go.Scatter(
+            x=[place[n][0] for n in nodes],
+            y=[place[n][1] for n in nodes],
+            mode="markers+text",
+            text=[text[n] for n in nodes],
+            textposition="middle right",
+            marker=dict(size=12, color="#c2410c"),
+            hovertext=list(nodes),
+            hoverinfo="text",
+        )
     )
-    fig.update_layout(height=120 + 30 * len(ids), margin=dict(l=0, r=0, t=0, b=0))
+    depth = max((d for d, _ in place.values()), default=0)
+    fig.update_xaxes(visible=False, range=[-0.2, depth + 1.5])
+    fig.update_yaxes(visible=False, autorange="reversed")
+    fig.update_layout(showlegend=False, height=80 + 36 * len(nodes), margin=dict(l=10, r=10, t=10, b=10))
     return fig

@@ -118,3 +118,11 @@ def test_top_predictions_are_softmax_sorted():
     top = svc.top_predictions(np.array([0.0, 3.0, 1.0]), ["a", "b", "c"], k=2)
     assert [t[0] for t in top] == ["b", "c"]
     assert top[0][1] == pytest.approx(np.exp(3) / (1 + np.exp(3) + np.e))
+
+
+def test_tree_layout_puts_children_right_of_parents_and_orphans_at_the_root():
+    place = figures.tree_layout(["a", "b", "c", "d"], ["", "a", "b", ""])
+    assert place["a"][0] == 0 and place["b"][0] == 1 and place["c"][0] == 2 and place["d"][0] == 0
+    assert sorted(r for _, r in place.values()) == [0, 1, 2, 3]
+    fig = figures.tree_figure(["a", "b"], ["A", "B"], ["", "a"])
+    assert list(fig.data[-1].text) == ["A", "B"]
