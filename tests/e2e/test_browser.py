@@ -164,11 +164,13 @@ def test_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
             t0 = time.perf_counter()
             page.locator('input[type="file"]').first.set_input_files(str(photo))
             cells, server_s, hits = _grid_caption(page, 120_000)
-            _wait_idle(page)
+            page.get_by_role("button", name="Download numbers (CSV)").wait_for(timeout=60_000)
+            charts = page.locator('[data-testid="stPlotlyChart"]')
+            charts.nth(7).wait_for(timeout=60_000)  # 4 methods x 2 checkpoints drawn
             timings["first_render_browser_s"] = time.perf_counter() - t0
             timings["first_render_server_s"] = server_s
             assert (cells, hits) == (8, 0)
-            assert page.locator(".js-plotly-plot").count() >= 8
+            assert charts.count() >= 8
             page.screenshot(path=str(artifacts_dir / "e2e-1-inspect.png"), full_page=True)
 
             # cached re-render: a display-only change reruns the page, every cell from the cache
@@ -206,7 +208,7 @@ def test_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
             page.get_by_text("Open in Inspect").click()
             page.get_by_text("Explanation methods").wait_for(timeout=60_000)
             page.get_by_text(re.compile(r"-fooled|location")).first.wait_for(timeout=30_000)
-            page.get_by_text("Synthetic shapes").click()
+            page.get_by_text("Synthetic shapes", exact=True).click()
             cells, _, _ = _grid_caption(page, 120_000)
             _wait_idle(page)
             assert cells == 8
