@@ -34,9 +34,9 @@ SETUPS = {
         224,
         8,
         {
-            "integrated_gradients": {"steps": 8},
-            "smoothgrad": {"n": 4},
-            "occlusion": {"patch": 56, "stride": 56},
+            "integrated_gradients": {"steps": 4},
+            "smoothgrad": {"n": 2},
+            "occlusion": {"patch": 112, "stride": 112},
         },
     ),
     "cifar_vgg16": (
@@ -44,8 +44,8 @@ SETUPS = {
         32,
         64,
         {
-            "integrated_gradients": {"steps": 8},
-            "smoothgrad": {"n": 4},
+            "integrated_gradients": {"steps": 4},
+            "smoothgrad": {"n": 2},
             "occlusion": {"patch": 8, "stride": 8},
         },
     ),
@@ -101,7 +101,10 @@ def library_contenders(model, x, target, layer, params) -> dict[str, dict[str, C
 
     def grad_cam_lib():
         with GradCAM(model=model, target_layers=[layer]) as cam:
-            return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in target])
+            return cam(
+                input_tensor=x.clone().requires_grad_(True),
+                targets=[ClassifierOutputTarget(int(t)) for t in target],
+            )
 
     def captum_gradcam():
         cam = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)
@@ -158,7 +161,9 @@ def library_contenders(model, x, target, layer, params) -> dict[str, dict[str, C
     }
 
 
-def bench_model(key: str, repeats: int, device: str) -> tuple[str, list[list[str]]]:
+def bench_model(
+    key: str, repeats: int, device: str, only: set[str] | None = None
+) -> tuple[str, list[list[str]]]:
     arch, size, batch, params = SETUPS[key]
     model = load(arch).to(device).eval()
     for p in model.parameters():
@@ -171,6 +176,8 @@ def bench_model(key: str, repeats: int, device: str) -> tuple[str, list[list[str
     rows = []
     gradient_time = None
     for method, libs in lib.items():
+        if only and method not in only and method != "gradient":  # Gradient is LRP's yardstick
+            continue
         mp = dict(params.get(method, {}))
         if method in ("integrated_gradients", "smoothgrad", "occlusion"):
             mp["batch_size"] = CHUNK
@@ -209,21 +216,24 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--models", default="lite0,cifar_vgg16")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--methods", default="", help="comma-separated subset (Gradient always runs)")
     args = ap.parse_args()
     sections = []
     for key in args.models.split(","):
-        title, rows = bench_model(key, args.repeats, args.device)
+        only = set(filter(None, args.methods.split(",")))
+        title, rows = bench_model(key, args.repeats, args.device, only or None)
         header = ["method", "ours (ms)", "libraries (ms)", "ours / fastest library"]
         sections.append(f"### {title}\n\n{markdown_table(header, rows)}\n")
-    text = (
-        "# Explanation speed (median of interleaved runs after warm-up; lower is better)\n\n"
-        f"Machine: {machine_description(args.device)}\n\n"
-        f"Command: `python benchmarks/explain_speed.py --repeats {args.repeats} --device {args.device}`\n\n"
-        + "\n".join(sections)
-    )
+        text = (  # written after every model, so a long run keeps what it measured
+            "# Explanation speed (median of interleaved runs after warm-up; lower is better)\n\n"
+            f"Machine: {machine_description(args.device)}\n\n"
+            f"Command: `python benchmarks/explain_speed.py --repeats {args.repeats} --device {args.device}"
+            f" --models {args.models}{' --methods ' + args.methods if args.methods else ''}`\n\n"
+            + "\n".join(sections)
+        )
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
     print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":
