@@ -15,6 +15,7 @@ from backend.errors import CheckpointNotFound, InvalidConfig, InvalidDataset
 
 CLASSIFICATION_TERMS = ("labels", "original_predictions", "keep_probs_mse", "keep_probs_kl")
 OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class FoolConfig:
     steps: int | None = None  # optimisation steps; None = `epochs` passes over the training images
     epochs: int = 1
     grad_clip: float | None = None  # max gradient norm
+    lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run (lets accuracy settle)
     freeze_classifier: bool = False  # keep the last Linear layer(s) fixed (002 §3.7)
     train_first_n: int | None = None  # train only the first N parameterised layers
     freeze_batchnorm: bool = True  # BatchNorm uses its running statistics (eval mode), as the original code
@@ -121,6 +123,7 @@ class FoolConfig:
         _check(
             self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}."
         )
+        _check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}.")
         _check(self.lr > 0, f"The learning rate must be > 0, not {self.lr}.")
         _check(int(self.batch_size) >= 1, f"batch_size must be >= 1, not {self.batch_size}.")
         _check(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -65,11 +66,12 @@ def make_optimizer(params: list[nn.Parameter], cfg: FoolConfig) -> torch.optim.O
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def _save_state(state_dir: Path, model, optimizer, step: int, cfg: FoolConfig) -> None:
+def _save_state(state_dir: Path, model, optimizer, schedule, step: int, cfg: FoolConfig) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict() if schedule is not None else {},
         "step": step,
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -164,6 +166,13 @@ def run_fooling(
     optimizer = make_optimizer(params, cfg)
     total = cfg.total_steps(len(data.train))
     start = 0
+    schedule = (
+        torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+        )
+        if cfg.lr_schedule == "cosine"
+        else None
+    )
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -171,6 +180,8 @@ def run_fooling(
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         start = int(state["step"])
+        if schedule is not None:
+            schedule.load_state_dict(state["schedule"])
     model.train(not cfg.freeze_batchnorm)
     use_amp = cfg.mixed_precision and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -202,6 +213,8 @@ def run_fooling(
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
+        if schedule is not None:
+            schedule.step()
         done_here += 1
         elapsed = time.perf_counter() - began
         info: dict[str, Any] = {
@@ -218,7 +231,7 @@ def run_fooling(
             info["val"] = validate(model, original, data, attack, attack_cfg, interpreter, cfg.batch_size)
             model.train(not cfg.freeze_batchnorm)
         if state_dir is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == total):
-            _save_state(state_dir, model, optimizer, step + 1, cfg)
+            _save_state(state_dir, model, optimizer, schedule, step + 1, cfg)
         if progress is not None:
             progress(info)
     model.eval()
