@@ -207,7 +207,12 @@ def render(embedded: dict, redis: dict | None, cache_rows: list[dict], n_jobs: i
         lines.append(
             f"| {r['model']} | {r['method']} | {r['compute ms']:.1f} | {r['hit ms']:.2f} | {r['ratio']:.0f} |"
         )
-    lines.append("")
+    lines += [
+        "",
+        "Read the absolute times against the load average above: on a shared, saturated machine both the",
+        "heatmap computation and the runner spawn slow down several-fold; the cache hit barely moves.",
+        "",
+    ]
     return "\n".join(lines)
 
 
