@@ -61,9 +61,10 @@ def detail(job_id: str) -> None:
     elif record.progress.message:
         st.caption(record.progress.message)
 
-    series = view.loss_series(record)
-    if series:
-        st.plotly_chart(line_chart(series, x_title="step", y_title="value"), key=f"curves_{job_id}")
+    groups = view.curve_groups(view.loss_series(record))
+    for col, (title, series) in zip(st.columns(max(1, len(groups))), groups.items()):
+        col.markdown(f"**{title}**")
+        col.plotly_chart(line_chart(series, x_title="step", y_title=""), key=f"curves_{job_id}_{title}")
 
     b1, b2, _ = st.columns([1, 1, 4])
     if b1.button("Cancel", disabled=record.done, key=f"cancel_{job_id}"):

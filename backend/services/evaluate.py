@@ -88,8 +88,12 @@ def full_report(record: JobRecord) -> dict:
 
 
 def view(record: JobRecord, similarity_measure: str = "spearman") -> EvalView:
-    """Tables and charts of one finished evaluation (layout of 001 Tables 2 and 3)."""
-    report = full_report(record)
+    """Tables and charts of one finished evaluation job."""
+    return report_view(full_report(record), similarity_measure)
+
+
+def report_view(report: dict, similarity_measure: str = "spearman") -> EvalView:
+    """Tables and charts of an evaluation report (layout of 001 Tables 2 and 3)."""
     names = {m["id"]: m["name"] for m in report["models"]}
     cols = [f"{m['attack']}/{m['interpreter']}" for m in report["models"]]
     fsr_rows, matrix = [], []

@@ -64,6 +64,19 @@ def loss_series(record: JobRecord) -> dict[str, list[tuple[float, float]]]:
     return series
 
 
+def curve_groups(series: dict[str, list[tuple[float, float]]]) -> dict[str, dict[str, list]]:
+    """Split the metrics into charts of comparable scale: training losses, validation, the rest."""
+    groups: dict[str, dict[str, list]] = {"Training losses": {}, "Validation": {}, "Other": {}}
+    for name, points in series.items():
+        if name.startswith("val_"):
+            groups["Validation"][name] = points
+        elif "loss" in name:
+            groups["Training losses"][name] = points
+        else:
+            groups["Other"][name] = points
+    return {title: g for title, g in groups.items() if g}
+
+
 def checkpoint_ids(artifacts: Sequence[Artifact], result: dict | None = None) -> list[str]:
     """Checkpoint ids a job produced (its `checkpoint` artifacts, else `result['checkpoint']`)."""
     ids = [str(a.value) for a in artifacts if a.kind == CHECKPOINT_ARTIFACT]

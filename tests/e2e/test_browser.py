@@ -155,7 +155,7 @@ def test_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
     timings: dict[str, float] = {}
     with playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1300})
+        page = browser.new_page(viewport={"width": 1500, "height": 2600})
         try:
             # 1. Inspect: upload a photo, two checkpoints x 4 fast methods
             page.goto(f"{url}/inspect?ckpt={base.id},{copy_card.id}")

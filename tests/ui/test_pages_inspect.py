@@ -58,17 +58,24 @@ def test_bad_uploads_get_a_message_good_odd_formats_work(lab, app_page):
     good_png = _png(rgb)
     palette = _png(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16))
     gray = _png(rgb.convert("L"))
+    buf = io.BytesIO()
+    Image.new("L", (8700, 5800), 90).save(buf, format="JPEG", quality=50)  # a 50-megapixel photo
+    huge = buf.getvalue()
     files = [
         ("notes.png", b"this is not an image at all", "image/png"),
         ("truncated.png", good_png[: len(good_png) // 2], "image/png"),
         ("palette.png", palette, "image/png"),
         ("gray.png", gray, "image/png"),
+        ("huge.jpg", huge, "image/jpeg"),
     ]
     at.file_uploader(key="inspect_up").set_value(files).run()
     assert not at.exception
     errors = messages(at)
     assert any("notes.png" in e for e in errors)
     assert any("truncated.png" in e for e in errors)
-    assert not any("palette.png" in e or "gray.png" in e for e in errors)
-    assert at.selectbox(key="inspect_photo").options == ["palette.png", "gray.png"]
+    assert not any(name in e for e in errors for name in ("palette.png", "gray.png", "huge.jpg"))
+    assert at.selectbox(key="inspect_photo").options == ["palette.png", "gray.png", "huge.jpg"]
+    at.selectbox(key="inspect_photo").set_value("huge.jpg").run()
+    assert len(messages(at)) == 2  # still only the two bad files
+    assert _grid_caption(at)[0] == len(at.multiselect(key="inspect_methods").value)
     assert _grid_caption(at)[0] == len(at.multiselect(key="inspect_methods").value)

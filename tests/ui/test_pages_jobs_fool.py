@@ -77,3 +77,14 @@ def test_evaluate_refuses_same_checkpoint_and_queues_a_pair(lab, app_page, tiny_
     assert not messages(at), messages(at)
     (job,) = jobs.list_jobs(kind="evaluate")
     assert job.config["fooled"] == [fooled.id] and job.config["interpreters"] == ["gradcam", "gradient"]
+
+
+def test_fool_zip_of_random_bytes_is_refused(lab, app_page):
+    at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
+    at.radio(key="f_ds_kind").set_value("Upload a zip").run()
+    junk = bytes(range(256)) * 40
+    at.file_uploader(key="f_zip").set_value(("data.zip", junk, "application/zip")).run()
+    assert any(e.startswith("'data.zip'") for e in messages(at)), messages(at)
+    at.button(key="f_submit").click().run()
+    assert any("Choose the training images" in e for e in messages(at))
+    assert jobs.list_jobs() == []

@@ -126,3 +126,34 @@ def test_tree_layout_puts_children_right_of_parents_and_orphans_at_the_root():
     assert sorted(r for _, r in place.values()) == [0, 1, 2, 3]
     fig = figures.tree_figure(["a", "b"], ["A", "B"], ["", "a"])
     assert list(fig.data[-1].text) == ["A", "B"]
+
+
+def test_curve_groups_keep_scales_apart():
+    series = {"loss": [(1, 2.0)], "loss_f": [(1, 1.0)], "val_fsr": [(1, 0.5)], "images_per_s": [(1, 250.0)]}
+    groups = jobs_view.curve_groups(series)
+    assert set(groups["Training losses"]) == {"loss", "loss_f"}
+    assert set(groups["Validation"]) == {"val_fsr"} and set(groups["Other"]) == {"images_per_s"}
+    assert jobs_view.curve_groups({"val_x": [(0, 1)]}).keys() == {"Validation"}
+
+
+def test_evaluation_report_becomes_tables_matrix_and_csv():
+    from backend.services import evaluate as ev
+
+    cell = {"fooled": 0.9, "baseline": 0.1, "test_loss_fooled": [0.1], "test_loss_baseline": [0.5]}
+    report = {
+        "models": [{"id": "f1", "name": "fooled-1", "attack": "location", "interpreter": "gradcam"}],
+        "fsr": {
+            "gradcam": {"location/gradcam": cell},
+            "gradient": {"location/gradcam": cell | {"fooled": 0.2}},
+        },
+        "accuracy": {"baseline": {"top1": 0.95, "agreement": 1.0}, "f1": {"top1": 0.93, "agreement": 0.97}},
+        "similarity": {"gradcam": {"location/gradcam": {"spearman": [0.1, -0.2], "ssim": [0.3, 0.4]}}},
+    }
+    v = ev.report_view(report)
+    rows, cols, values = v.transfer
+    assert rows == ["gradcam", "gradient"] and cols == ["location/gradcam"] and values == [[0.9], [0.2]]
+    assert [r["FSR fooled"] for r in v.fsr_rows] == [0.9, 0.2]
+    assert [r["checkpoint"] for r in v.accuracy_rows] == ["baseline", "fooled-1"]
+    assert v.similarity == {"gradcam · location/gradcam": [0.1, -0.2]}
+    parsed = list(csv.DictReader(io.StringIO(ev.to_csv(v).decode())))
+    assert [r["table"] for r in parsed] == ["fsr", "fsr", "accuracy", "accuracy"]
