@@ -27,10 +27,15 @@ class Settings:
     models_dir: Path
     artifacts_dir: Path
     queue_url: str | None
-    device: str
+    device_setting: str | None  # FOOLING_LAB_DEVICE as given; None = choose when first asked
     cache_size_bytes: int
     on_crash: str
     torch_home: Path | None
+
+    @property
+    def device(self) -> str:
+        """The torch device; resolved lazily so reading settings never imports torch."""
+        return self.device_setting or _default_device()
 
     @property
     def cache_dir(self) -> Path:
@@ -70,7 +75,7 @@ def get_settings() -> Settings:
         models_dir=Path(env.get("FOOLING_LAB_MODELS", REPO_ROOT / "models_cache")),
         artifacts_dir=Path(env.get("FOOLING_LAB_ARTIFACTS", data_dir / "artifacts")),
         queue_url=env.get("FOOLING_LAB_QUEUE_URL") or None,
-        device=env.get("FOOLING_LAB_DEVICE") or _default_device(),
+        device_setting=env.get("FOOLING_LAB_DEVICE") or None,
         cache_size_bytes=int(env.get("FOOLING_LAB_CACHE_BYTES", 2 * 1024**3)),
         on_crash=on_crash,
         torch_home=Path(torch_home) if torch_home else None,
