@@ -34,16 +34,20 @@ if ckpt is None:
 
 with st.form("dec_form"):
     a, b, c = st.columns(3)
-    method = a.selectbox("Explanation method", list(METHODS))
-    generator = b.radio("Decoys by", ["optimize", "blur"], horizontal=True)
-    images = c.number_input("Images (shapes data)", 1, 64, 4)
+    method = a.selectbox("Explanation method", list(METHODS), key="dec_method")
+    generator = b.radio("Decoys by", ["optimize", "blur"], horizontal=True, key="dec_generator")
+    images = c.number_input("Images (shapes data)", 1, 64, 4, key="dec_images")
     d, e, f, g = st.columns(4)
-    patch = d.number_input("Patch size", 1, 64, 8)
-    stride = e.number_input("Stride", 1, 64, 8)
-    rel_eps = f.number_input("epsilon (relative to max |F_l(x)|)", 0.001, 10.0, 0.1, format="%.3f")
-    steps = g.number_input("Optimisation steps", 1, 500, 40)
-    attacks = st.multiselect("Input attacks (sensitivity S_S raw vs enhanced)", sorted(ATTACKS))
-    submitted = st.form_submit_button("Run decoys", type="primary")
+    patch = d.number_input("Patch size", 1, 64, 8, key="dec_patch")
+    stride = e.number_input("Stride", 1, 64, 8, key="dec_stride")
+    rel_eps = f.number_input(
+        "epsilon (relative to max |F_l(x)|)", 0.001, 10.0, 0.1, format="%.3f", key="dec_eps"
+    )
+    steps = g.number_input("Optimisation steps", 1, 500, 40, key="dec_steps")
+    attacks = st.multiselect(
+        "Input attacks (sensitivity S_S raw vs enhanced)", sorted(ATTACKS), key="dec_attacks"
+    )
+    submitted = st.form_submit_button("Run decoys", type="primary", key="dec_submit")
 
 if submitted:
     with guard("Not submitted"):

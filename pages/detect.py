@@ -34,21 +34,22 @@ if suspect is None:
 
 with st.form("det_form"):
     a, b, c = st.columns(3)
-    method = a.selectbox("Explanation method", list(METHODS))
+    method = a.selectbox("Explanation method", list(METHODS), key="det_method")
     tests = b.multiselect(
         "Tests",
         ["noise_inputs", "weight_noise", "randomization", "reference"],
         default=["noise_inputs", "weight_noise", "randomization", "reference"],
+        key="det_tests",
     )
-    images = c.number_input("Images (shapes data)", 2, 512, 32)
+    images = c.number_input("Images (shapes data)", 2, 512, 32, key="det_images")
     d, e, f = st.columns(3)
-    sigmas = d.text_input("Weight-noise sigmas", "0, 0.005, 0.01, 0.02, 0.05")
-    seeds = e.number_input("Seeds per sigma", 1, 10, 3)
-    mode = f.radio("Noise", ["additive", "multiplicative"], horizontal=True)
+    sigmas = d.text_input("Weight-noise sigmas", "0, 0.005, 0.01, 0.02, 0.05", key="det_sigmas")
+    seeds = e.number_input("Seeds per sigma", 1, 10, 3, key="det_seeds")
+    mode = f.radio("Noise", ["additive", "multiplicative"], horizontal=True, key="det_mode")
     g, h = st.columns(2)
-    noise_n = g.number_input("Noise images", 2, 256, 16)
-    select = h.text_input("Only parameters starting with (comma-separated; empty = all)", "")
-    submitted = st.form_submit_button("Run detection", type="primary")
+    noise_n = g.number_input("Noise images", 2, 256, 16, key="det_noise_n")
+    select = h.text_input("Only parameters starting with (comma-separated; empty = all)", key="det_select")
+    submitted = st.form_submit_button("Run detection", type="primary", key="det_submit")
 
 if submitted:
     with guard("Not submitted"):

@@ -56,7 +56,10 @@ def _validate(config: dict) -> dict:
         raise InvalidConfig(f"Unknown input attacks {bad}; choose among {sorted(ATTACKS)}.")
     if int(cfg["images"]) < 1:
         raise InvalidConfig("Use at least one image.")
-    _settings(cfg["decoys"])
+    settings = _settings(cfg["decoys"])
+    size = cfg["dataset"].get("size") if isinstance(cfg["dataset"], dict) else None
+    if size is not None and settings.patch > int(size):
+        raise InvalidConfig(f"Decoy patch size {settings.patch} is larger than the {size} px images.")
     return cfg
 
 

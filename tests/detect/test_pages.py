@@ -1,0 +1,72 @@
+"""The Detect and Decoys pages in AppTest: bad input gets a message and queues nothing; a valid form
+queues a job with the chosen settings in the real store (no consumer needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend import jobs
+from backend.explain import METHODS
+from tests.ui.helpers import ROOT, messages, train_tiny_shapes
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tmp_path_factory):
+    root = tmp_path_factory.mktemp("detect-ui-registry")
+    _, card = train_tiny_shapes(root)
+    return root, card
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch, tiny_registry):
+    from streamlit.testing.v1 import AppTest
+
+    root, card = tiny_registry
+    monkeypatch.setenv("FOOLING_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("FOOLING_LAB_MODELS", str(root))
+    monkeypatch.setenv("FOOLING_LAB_SEED_DEMO", "0")
+
+    def open_page(path: str, query: dict):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        for k, v in query.items():
+            at.query_params[k] = v
+        at.switch_page(path)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_page, card
+
+
+def test_detect_form_refuses_bad_sigmas_and_queues_a_valid_job(page):
+    open_page, card = page
+    at = open_page("pages/detect.py", {"suspect": card.id})
+    assert set(at.selectbox(key="det_method").options) == set(METHODS)
+    at.text_input(key="det_sigmas").set_value("0, lots")
+    at.button(key="det_submit").click().run()
+    assert any("Sigmas must be numbers" in m for m in messages(at)), messages(at)
+    assert jobs.list_jobs() == []
+    at.text_input(key="det_sigmas").set_value("0, 0.01")
+    at.number_input(key="det_images").set_value(4)
+    at.button(key="det_submit").click().run()
+    assert not messages(at), messages(at)
+    (queued,) = jobs.list_jobs(kind="detect")
+    assert queued.config["suspect"] == card.id
+    assert queued.config["weight_noise"]["sigmas"] == [0.0, 0.01] and queued.config["images"] == 4
+    assert queued.config["dataset"]["size"] == card.preprocessing["size"]
+
+
+def test_decoys_form_refuses_a_patch_larger_than_the_image(page):
+    open_page, card = page
+    at = open_page("pages/decoys.py", {"checkpoint": card.id})
+    at.number_input(key="dec_patch").set_value(card.preprocessing["size"] + 1)
+    at.button(key="dec_submit").click().run()
+    assert any("larger than" in m for m in messages(at)), messages(at)
+    assert jobs.list_jobs() == []
+    at.number_input(key="dec_patch").set_value(8)
+    at.multiselect(key="dec_attacks").set_value(["topk"])
+    at.button(key="dec_submit").click().run()
+    assert not messages(at), messages(at)
+    (queued,) = jobs.list_jobs(kind="decoys")
+    assert queued.config["decoys"]["patch"] == 8 and queued.config["attacks"] == ["topk"]
