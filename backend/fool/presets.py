@@ -109,24 +109,30 @@ def _thesis() -> dict[str, dict[str, Any]]:
     return out
 
 
-# Shapes CNN on a CPU in seconds: large lr, few steps (tuned in tests/fool; the image size
-# comes from the checkpoint).
-_SHAPES_BASE = {"optimizer": "adam", "batch_size": 32, "steps": 120, "freeze_batchnorm": True, "val_every": 0}
+# Shapes CNN on a CPU in seconds: Adam with a large lr decayed by a cosine, a clipped gradient and
+# 2048 fresh images (fewer over-fit and cost held-out accuracy). Tuned in tests/fool.
+_SHAPES_BASE = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "lr_schedule": "cosine",
+    "grad_clip": 1.0,
+    "batch_size": 32,
+    "steps": 300,
+    "lam": 3.0,
+    "freeze_batchnorm": True,
+    "dataset": {"kind": "shapes", "n": 2048, "seed": 1},
+}
 _SHAPES = {
-    ("location", "gradcam"): {"lr": 2e-3, "lam": 10.0},
-    ("location", "lrp_t"): {"lr": 2e-3, "lam": 10.0},
-    ("topk", "gradcam"): {"lr": 2e-3, "lam": 5.0},
-    ("topk", "lrp_t"): {"lr": 2e-3, "lam": 5.0},
-    ("center_mass", "gradcam"): {"lr": 2e-3, "lam": 5.0},
-    ("center_mass", "lrp_t"): {"lr": 2e-3, "lam": 5.0},
-    ("active", "gradcam"): {"lr": 2e-3, "lam": 10.0, "attack_params": {"c1": 0, "c2": 1}},
-    ("com_point", "gradient"): {"lr": 2e-3, "lam": 10.0, "softplus_beta": 20.0},
-    ("target_heatmap", "gradient"): {
-        "lr": 2e-3,
-        "lam": 10.0,
-        "softplus_beta": 20.0,
-        "attack_params": {"target": "cross"},
-    },
+    ("location", "gradcam"): {},
+    ("location", "lrp_t"): {},
+    ("topk", "gradcam"): {},
+    ("topk", "lrp_t"): {"batch_size": 16, "steps": 150},  # LRP costs ~4x a Grad-CAM step
+    ("center_mass", "gradcam"): {},
+    ("center_mass", "lrp_t"): {},
+    ("active", "gradient"): {"attack_params": {"c1": 0, "c2": 1}},
+    ("active", "lrp_t"): {"attack_params": {"c1": 0, "c2": 1}, "normalization": "minmax"},
+    ("com_point", "gradient"): {"softplus_beta": 20.0},
+    ("target_heatmap", "gradient"): {"softplus_beta": 20.0, "attack_params": {"target": "cross"}},
 }
 
 
@@ -136,13 +142,7 @@ def _shapes() -> dict[str, dict[str, Any]]:
         out[f"shapes-{attack}-{interp}"] = {
             "source": "Fooling Lab: tuned on the shapes CNN (CPU, seconds)",
             "architecture": "shapes_cnn",
-            "config": {
-                **_SHAPES_BASE,
-                "attack": attack,
-                "interpreter": interp,
-                "dataset": {"kind": "shapes", "n": 512, "seed": 1},
-                **cfg,
-            },
+            "config": {**_SHAPES_BASE, "attack": attack, "interpreter": interp, **cfg},
         }
     return out
 
