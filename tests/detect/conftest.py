@@ -29,3 +29,31 @@ def small_net() -> nn.Module:
         nn.Flatten(),
         nn.Linear(8, 3),
     ).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tmp_path_factory):
+    """The shapes CNN at 32 px (the UI tests' recipe) in its own registry: (root, model, card).
+
+    The full-size session `shapes_model` took over 15 minutes to train on this shared, loaded 2-core
+    machine, so the detection tests use this smaller member of the same architecture.
+    """
+    from tests.ui.helpers import train_tiny_shapes
+
+    root = tmp_path_factory.mktemp("detect-registry")
+    model, card = train_tiny_shapes(root)
+    return root, model, card
+
+
+@pytest.fixture(scope="session")
+def fooled_tiny(tiny_registry):
+    """The tiny shapes CNN fooled by the fooling engine (its gradient maps drawn as a fixed cross)."""
+    from backend.fool.presets import resolve_config
+    from backend.fool.trainer import run_fooling
+    from backend.models.registry import Registry
+
+    root, _, card = tiny_registry
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FOOLING_LAB_MODELS", str(root))
+        fooled = run_fooling(resolve_config({"preset": "shapes-target_heatmap-gradient", "model": card.id}))
+    return Registry(root=root).load(fooled.id, device="cpu")

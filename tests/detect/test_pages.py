@@ -7,21 +7,14 @@ import pytest
 
 from backend import jobs
 from backend.explain import METHODS
-from tests.ui.helpers import ROOT, messages, train_tiny_shapes
-
-
-@pytest.fixture(scope="session")
-def tiny_registry(tmp_path_factory):
-    root = tmp_path_factory.mktemp("detect-ui-registry")
-    _, card = train_tiny_shapes(root)
-    return root, card
+from tests.ui.helpers import ROOT, messages
 
 
 @pytest.fixture
 def page(tmp_path, monkeypatch, tiny_registry):
     from streamlit.testing.v1 import AppTest
 
-    root, card = tiny_registry
+    root, _, card = tiny_registry
     monkeypatch.setenv("FOOLING_LAB_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("FOOLING_LAB_MODELS", str(root))
     monkeypatch.setenv("FOOLING_LAB_SEED_DEMO", "0")
