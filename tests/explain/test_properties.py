@@ -79,3 +79,25 @@ def test_normalisers(name):
             assert torch.equal(flat == 0, h.flatten(1) <= 0)
         else:
             assert torch.allclose(flat.min(1).values, torch.zeros(4))
+
+
+def test_pass_rule_conserves_relevance_through_clipping_activations():
+    """ReLU6 clips at 6; the Pass rule still hands relevance through whole (a plain gradient would not)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, bias=False),
+        torch.nn.ReLU6(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 6 * 6, 3, bias=False),
+    ).double()
+    with torch.no_grad():
+        model[0].weight.mul_(20)  # many pre-activations far above 6
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        assert (model[0](x) > 6).float().mean() > 0.2
+    for create_graph in (False, True):
+        out = explain(model, x, method="lrp", composite="epsilon", epsilon=1e-12, create_graph=create_graph)
+        logit = out.logits.gather(1, out.target[:, None])[:, 0]
+        assert torch.allclose(out.native.sum((1, 2, 3)), logit, rtol=1e-8)
+    gxi = explain(model, x, target=out.target, method="grad_x_input")
+    assert not torch.allclose(gxi.heatmap.sum((1, 2)), logit.detach(), rtol=1e-3)

@@ -111,7 +111,8 @@ def apply_rule(
         zc = z.detach()
         rho = z if rho is None else rho
         c = zc / rule.stabilize(rho.detach())
-        return rho * c + (zc - rho.detach() * c)
+        new = rho * c
+        return new + (zc - new.detach())
     rho = z if rho is None else rho
     n = z.shape[0] // 2
     z_a, rho_a, rho_b = z[:n], rho[:n], rho[n:]
@@ -120,15 +121,16 @@ def apply_rule(
 
 
 def _ratio(out: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    safe = torch.where(a == 0, torch.ones_like(a), a)
-    return torch.where(a == 0, torch.zeros_like(a), out / safe)
+    """out / a, with a == 0 read as 1 (its relevance a * ... is 0 either way): three elementwise passes."""
+    return out / (a + (a == 0).to(a))
 
 
 def apply_pass(a: torch.Tensor, out: torch.Tensor, packed: bool) -> torch.Tensor:
     """Pass rule for elementwise layers (activations, unmerged BatchNorm): relevance passes unchanged."""
     if not packed:
         ratio = _ratio(out.detach(), a.detach())
-        return a * ratio + (out.detach() - a.detach() * ratio)
+        new = a * ratio
+        return new + (out.detach() - new.detach())
     n = a.shape[0] // 2
     a_a, a_b, out_a = a[:n], a[n:], out[:n]
     ratio = _ratio(out_a, a_a)
