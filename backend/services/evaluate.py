@@ -7,7 +7,9 @@ import io
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from backend.config import get_settings
 from backend.errors import InvalidConfig
 from backend.explain import METHODS
 from backend.jobs.records import JobRecord
@@ -78,12 +80,23 @@ class EvalView:
 
 
 def full_report(record: JobRecord) -> dict:
-    """The evaluation's whole report: the JSON file the job published (plain JSON, never a pickle)."""
+    """The evaluation's whole report: the JSON file the job published (plain JSON, never a pickle).
+
+    The file artifact may carry its path in `path` or (as the evaluate kind stores it) in `value`;
+    only files under the artifacts dir are read.
+    """
     from backend import jobs
 
+    root = get_settings().artifacts_dir.resolve()
     for art in jobs.artifacts(record.id):
-        if art.kind == "file" and art.file is not None and art.file.suffix == ".json" and art.file.is_file():
-            return json.loads(art.file.read_text())
+        candidate = art.file or (
+            Path(art.value) if art.kind == "file" and isinstance(art.value, str) else None
+        )
+        if candidate is None or candidate.suffix != ".json":
+            continue
+        candidate = candidate.resolve()
+        if root in candidate.parents and candidate.is_file():
+            return json.loads(candidate.read_text())
     raise InvalidConfig(f"Evaluation {record.id} has no report file any more; run the evaluation again.")
 
 

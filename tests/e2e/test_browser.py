@@ -138,6 +138,11 @@ def _grid_caption(page, timeout_ms: int) -> tuple[int, float, int]:
     return int(cells), float(secs), int(hits)
 
 
+def _job_heading(page, job_id: str, state: str):
+    """The Jobs page's heading of one job once it shows `state` (not the table's hidden a11y copy)."""
+    return page.locator("h3").filter(has_text=re.compile(rf"{re.escape(job_id)}.*{state}")).first
+
+
 def _wait_grid_drawn(page):
     """Until the last element of the grid and its 4 x 2 charts are on the page; returns the charts."""
     page.get_by_role("button", name="Download numbers (CSV)").wait_for(timeout=60_000)
@@ -205,7 +210,7 @@ def test_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
             # 3. Jobs: the live panel polls until the job succeeds
             t0 = time.perf_counter()
             page.get_by_text("Watch it in Jobs").click()
-            page.get_by_text(re.compile(rf"{re.escape(job_id)}.*succeeded")).first.wait_for(timeout=240_000)
+            _job_heading(page, job_id, "succeeded").wait_for(timeout=240_000)
             timings["fool_job_s"] = time.perf_counter() - t0
             page.get_by_text("Open in Inspect").wait_for(timeout=30_000)
             page.screenshot(path=str(artifacts_dir / "e2e-3-jobs.png"), full_page=True)
@@ -221,6 +226,33 @@ def test_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
             page.get_by_text("vs baseline").nth(3).wait_for(timeout=30_000)  # one per method
 
             page.screenshot(path=str(artifacts_dir / "e2e-4-inspect-fooled.png"), full_page=True)
+
+            # 5. evaluate the pair as a job, then read the FSR table
+            page.goto(f"{url}/jobs?job={job_id}")
+            page.get_by_text("Evaluate", exact=True).last.wait_for(timeout=60_000)
+            page.locator('a[href*="evaluate?"]').first.click()
+            page.get_by_role("button", name="Run evaluation").wait_for(timeout=60_000)
+            _wait_idle(page)
+            evaluate_url = page.url
+            box = page.get_by_label("At most this many images", exact=True)
+            box.fill("32")
+            box.press("Enter")
+            _wait_idle(page)
+            t0 = time.perf_counter()
+            page.get_by_role("button", name="Run evaluation").click()
+            queued = page.get_by_text(re.compile(r"Evaluation job .* queued"))
+            queued.first.wait_for(timeout=60_000)
+            eval_id = re.search(r"job (\S+) queued", queued.first.inner_text()).group(1)
+            page.goto(f"{url}/jobs?job={eval_id}")
+            _job_heading(page, eval_id, "succeeded").wait_for(timeout=240_000)
+            timings["evaluate_job_s"] = time.perf_counter() - t0
+            page.goto(evaluate_url)
+            page.get_by_text("Fooling success rate per interpreter").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Export CSV").wait_for(timeout=60_000)
+            page.screenshot(path=str(artifacts_dir / "e2e-5-evaluate.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(artifacts_dir / "e2e-failure.png"), full_page=True)
+            raise
         finally:
             browser.close()
     _report(timings)
@@ -240,6 +272,7 @@ def _report(t: dict[str, float]) -> None:
         f"| cached re-render | {t['cached_render_server_s']:.3f} | {t['cached_render_browser_s']:.2f} "
         "| < 0.5 s |",
         f"| short fooling job, submit -> succeeded | | {t['fool_job_s']:.1f} | |",
+        f"| evaluation job (32 images), submit -> succeeded | | {t['evaluate_job_s']:.1f} | |",
         "",
     ]
     TIMING_FILE.parent.mkdir(parents=True, exist_ok=True)
