@@ -81,7 +81,8 @@ with guard("Results"):
     st.markdown("**Accuracy before / after**")
     st.dataframe(view.accuracy_rows, hide_index=True)
     if view.similarity:
+        st.markdown("**Per-image Spearman correlation of the fooled model's maps with the baseline's**")
         st.plotly_chart(
-            histogram_figure(view.similarity, x_title="per-image similarity to the baseline"), key="ev_hist"
+            histogram_figure(view.similarity, x_title="Spearman with the baseline's map"), key="ev_hist"
         )
     st.download_button("Export CSV", svc.to_csv(view), file_name=f"evaluation-{run.id}.csv", mime="text/csv")
