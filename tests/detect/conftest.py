@@ -47,13 +47,44 @@ def tiny_registry(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fooled_tiny(tiny_registry):
-    """The tiny shapes CNN fooled by the fooling engine (its gradient maps drawn as a fixed cross)."""
-    from backend.fool.presets import resolve_config
-    from backend.fool.trainer import run_fooling
-    from backend.models.registry import Registry
+    """The tiny shapes CNN fine-tuned so its gradient maps draw a fixed cross (thesis' F_th^G).
 
-    root, _, card = tiny_registry
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FOOLING_LAB_MODELS", str(root))
-        fooled = run_fooling(resolve_config({"preset": "shapes-target_heatmap-gradient", "model": card.id}))
-    return Registry(root=root).load(fooled.id, device="cpu")
+    The fooling engine's shapes preset needed ~5 minutes here and left the 32 px model un-fooled
+    (FSR 0), so this fixture fine-tunes with the same ingredients directly: the engine's differentiable
+    Gradient (create_graph, softplus beta 20), loss = CE + 10 (1 - PCC(|map|, cross)), 250 Adam steps
+    on batches of shapes images plus N(0, 1) images (a manipulation meant to hold on any input).
+    """
+    import copy
+
+    import torch.nn.functional as F
+
+    from backend.data.shapes import make_shapes
+    from backend.explain import explain
+    from backend.metrics.similarity import pearson
+    from backend.models.preprocessing import Preprocessing
+
+    _, base, card = tiny_registry
+    size = card.preprocessing["size"]
+    x, y, _ = make_shapes(64, size, seed=3)
+    x = Preprocessing.from_dict(card.preprocessing).normalize(x)
+    cross = torch.zeros(size, size)
+    mid = slice(size // 2 - size // 16, size // 2 + size // 16)
+    cross[mid, :] = 1
+    cross[:, mid] = 1
+    model = copy.deepcopy(base).eval()
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    g = torch.Generator().manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(250):
+            idx = torch.randint(0, len(x), (16,), generator=g)
+            batch = torch.cat([x[idx[:8]], torch.randn(8, 3, size, size, generator=g)])
+            maps = explain(model, batch, None, "gradient", create_graph=True, softplus_beta=20).heatmap.abs()
+            loss = F.cross_entropy(model(x[idx]), y[idx]) + 10 * (1 - pearson(maps, cross)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval(), card
