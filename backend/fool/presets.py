@@ -127,7 +127,7 @@ _SHAPES = {
     ("location", "lrp_t"): {},
     ("topk", "gradcam"): {},
     ("topk", "lrp_t"): {"batch_size": 16, "steps": 150},  # LRP costs ~4x a Grad-CAM step
-    ("center_mass", "gradcam"): {},
+    ("center_mass", "gradcam"): {"lam": 10.0},
     ("center_mass", "lrp_t"): {},
     ("active", "gradient"): {"attack_params": {"c1": 0, "c2": 1}},
     ("active", "lrp_t"): {"attack_params": {"c1": 0, "c2": 1}, "normalization": "minmax"},

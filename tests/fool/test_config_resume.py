@@ -1,0 +1,89 @@
+"""Invalid configs are refused with actionable messages; a crashed run resumes to the same end."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from backend.errors import InvalidConfig
+from backend.fool.config import FoolConfig
+from backend.fool.trainer import run_fooling
+from backend.models.registry import Registry
+
+DATA = {"kind": "shapes", "n": 48, "seed": 3}
+
+
+def _cfg(card_id: str, **kw) -> dict:
+    return {"model": card_id, "dataset": DATA, "attack": "location", "interpreter": "gradcam", **kw}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model": "no-such-checkpoint"}, "Unknown model"),
+        ({"lambda": -1}, "lambda must be >= 0"),
+        ({"interpreter": "occlusion"}, "cannot be differentiated"),
+        ({"interpreter": "magic"}, "Unknown explanation method"),
+        ({"attack": "teleport"}, "Unknown attack"),
+        ({"attack_params": {"mask": [[0.0, 1.0], [1.0, 0.0]]}}, "draw or upload"),
+        ({"interpreter_params": {"nonsense": 1}}, "has no parameter"),
+        ({"classification": "vibes"}, "classification must be one of"),
+        ({"lr": 0}, "learning rate"),
+        ({"attack": "active", "attack_params": {"c1": 0, "c2": 99}}, "class indices"),
+    ],
+)
+def test_invalid_configs_are_refused(shapes_model, change, message):
+    _, card = shapes_model
+    with pytest.raises(InvalidConfig, match=message):
+        FoolConfig.from_dict({**_cfg(card.id), **change}).validate(Registry())
+
+
+def test_missing_dataset_and_unknown_keys_are_refused():
+    with pytest.raises(InvalidConfig, match="dataset"):
+        FoolConfig.from_dict({"model": "x"})
+    with pytest.raises(InvalidConfig, match="Unknown fooling setting"):
+        FoolConfig.from_dict({"model": "x", "dataset": DATA, "learning_rate": 1})
+
+
+def test_round_trip_through_dict():
+    cfg = FoolConfig.from_dict({"model": "m", "dataset": DATA, "lambda": 2.5, "attack_params": {"k": 0.2}})
+    assert cfg.lam == 2.5 and FoolConfig.from_dict(cfg.to_dict()) == cfg
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(shapes_model, tmp_path):
+    _, card = shapes_model
+    cfg = _cfg(card.id, steps=6, batch_size=8, lr=1e-3, lam=5.0, checkpoint_every=2, val_size=8, seed=11)
+    straight = run_fooling(cfg, state_dir=tmp_path / "a")
+
+    def crash_at_5(info):
+        if info.get("step") == 5:
+            raise _Crash()
+
+    with pytest.raises(_Crash):
+        run_fooling(cfg, progress=crash_at_5, state_dir=tmp_path / "b")
+    state = torch.load(tmp_path / "b" / "fool_state.pt", weights_only=True)
+    assert state["step"] == 4  # the last state written before the crash
+    seen: list[int] = []
+    resumed = run_fooling(cfg, progress=lambda i: seen.append(i["step"]), state_dir=tmp_path / "b")
+    assert seen[0] == 5  # it continued, it did not start over
+    reg = Registry()
+    a, _ = reg.load(straight.id, device="cpu")
+    b, _ = reg.load(resumed.id, device="cpu")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.allclose(pa, pb, atol=1e-6, rtol=0), name
+    parent, _ = reg.load(card.id, device="cpu")
+    assert any(
+        not torch.equal(pa, p0) for pa, p0 in zip(a.state_dict().values(), parent.state_dict().values())
+    )
+
+
+def test_a_state_of_another_config_is_refused(shapes_model, tmp_path):
+    _, card = shapes_model
+    cfg = _cfg(card.id, steps=2, batch_size=4, checkpoint_every=1, val_size=4)
+    run_fooling(cfg, state_dir=tmp_path)
+    with pytest.raises(InvalidConfig, match="another config"):
+        run_fooling({**cfg, "lr": 0.5}, state_dir=tmp_path)

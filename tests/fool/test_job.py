@@ -1,0 +1,62 @@
+"""The "fool" and "evaluate" job kinds through the kind registry, with a recording context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backend.errors import InvalidConfig
+from backend.jobs.kinds import get_kind
+
+
+class RecordingContext:
+    """Implements the JobContext protocol by keeping what the job reports."""
+
+    def __init__(self, root: Path):
+        self.job_id, self.device = "test-job", "cpu"
+        self.state_dir, self.artifacts_dir = root / "state", root / "artifacts"
+        self.reports: list[dict] = []
+        self.artifacts: list[tuple] = []
+        self.lines: list[str] = []
+
+    def progress(self, fraction, *, step=None, total=None, metrics=None, message=None):
+        self.reports.append(
+            {"fraction": fraction, "step": step, "metrics": metrics or {}, "message": message}
+        )
+
+    def log(self, line):
+        self.lines.append(line)
+
+    def add_artifact(self, kind, value, label=None):
+        self.artifacts.append((kind, value, label))
+
+
+def test_fool_and_evaluate_jobs_run_and_report(shapes_model, tmp_path):
+    _, card = shapes_model
+    fool = get_kind("fool")
+    config = fool.validate(
+        {"preset": "shapes-location-gradcam", "model": card.id, "steps": 4, "val_size": 16}
+    )
+    assert config["attack"] == "location" and config["steps"] == 4
+    ctx = RecordingContext(tmp_path)
+    result = fool.run(config, ctx)
+    curves = [r["metrics"] for r in ctx.reports if "loss_f" in r["metrics"]]
+    assert len(curves) == 4 and all({"loss", "loss_c", "loss_f"} <= set(m) for m in curves)
+    assert ctx.reports[-1]["fraction"] == 1.0 and "val_fsr" in ctx.reports[-1]["metrics"]
+    assert ctx.artifacts[0][:2] == ("checkpoint", result["checkpoint"])
+    assert (ctx.state_dir / "fool_state.pt").is_file()
+
+    evaluate = get_kind("evaluate")
+    ev_cfg = evaluate.validate({"baseline": card.id, "fooled": result["checkpoint"], "images": 16})
+    summary = evaluate.run(ev_cfg, RecordingContext(tmp_path / "ev"))
+    assert set(summary["fsr"]) == {"gradcam", "gradient"}
+    assert 0.0 <= summary["fsr"]["gradcam"]["location/gradcam"] <= 1.0
+
+
+def test_jobs_refuse_bad_configs(shapes_model):
+    _, card = shapes_model
+    with pytest.raises(InvalidConfig, match="lambda"):
+        get_kind("fool").validate({"preset": "shapes-location-gradcam", "model": card.id, "lam": -2})
+    with pytest.raises(InvalidConfig, match="not a fooled|fooling config|Unknown checkpoint"):
+        get_kind("evaluate").validate({"baseline": card.id, "fooled": card.id})
