@@ -88,3 +88,14 @@ def test_fool_zip_of_random_bytes_is_refused(lab, app_page):
     at.button(key="f_submit").click().run()
     assert any("Choose the training images" in e for e in messages(at))
     assert jobs.list_jobs() == []
+
+
+def test_fool_estimate_and_target_preview(lab, app_page):
+    at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
+    assert at.get_by_key("f_preview") is not None  # the Location mask drawn over one image
+    at.button(key="f_estimate").click().run()
+    infos = [i.value for i in at.info if i.value.startswith("About")]
+    assert infos, messages(at)
+    assert float(infos[0].split()[1]) >= 0
+    at.selectbox(key="f_attack").set_value("topk").run()
+    assert any("Top-10%" in c.value for c in at.caption)  # the preview names what the loss empties
