@@ -122,3 +122,33 @@ def query_list(name: str) -> list[str]:
     """A comma-separated query parameter as a list (`?ckpt=a,b`)."""
     raw = st.query_params.get(name, "")
     return [p for p in raw.split(",") if p]
+
+
+def follow_job(state_key: str, poll_s: float = 1.5) -> None:
+    """Poll the job whose id a page keeps in `st.session_state[state_key]`: progress, error, Cancel.
+
+    When it finishes, the key is dropped and the page reruns (so its results list picks the run up).
+    """
+    from backend import jobs
+
+    if not st.session_state.get(state_key):
+        return
+
+    @st.fragment(run_every=poll_s)
+    def panel() -> None:
+        job_id = st.session_state.get(state_key)
+        if not job_id:
+            return
+        with guard("Job"):
+            record = jobs.get(job_id)
+            text = f"`{job_id}` {record.state} · {record.progress.message or ''}"
+            st.progress(min(max(float(record.progress.fraction or 0.0), 0.0), 1.0), text=text)
+            if record.error:
+                st.error(record.error)
+            if not record.done and st.button("Cancel", key=f"{state_key}_cancel"):
+                jobs.cancel(job_id)
+            if record.done:
+                st.session_state.pop(state_key)
+                st.rerun()
+
+    panel()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backend import jobs
 from backend.decoys import view as svc
 from backend.decoys.attacks import ATTACKS
 from backend.detect import view as runs_svc
 from backend.explain import METHODS
 from backend.services.figures import heatmap_figure
 from backend.services.fool_form import input_size
-from pages._ui import guard, pick_checkpoint
+from pages._ui import follow_job, guard, pick_checkpoint
 
 POLL_SECONDS = 1.5
 
@@ -71,24 +70,7 @@ if submitted:
         st.success(f"Decoys job `{job_id}` queued.")
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def live() -> None:
-    job_id = st.session_state.get("dec_job")
-    if not job_id:
-        return
-    with guard("Job"):
-        record = jobs.get(job_id)
-        st.progress(float(record.progress.fraction or 0.0), text=f"`{job_id}` {record.state}")
-        if record.error:
-            st.error(record.error)
-        if not record.done and st.button("Cancel", key="dec_cancel"):
-            jobs.cancel(job_id)
-        if record.done:
-            st.session_state.pop("dec_job")
-            st.rerun()
-
-
-live()
+follow_job("dec_job", POLL_SECONDS)
 
 st.divider()
 st.subheader("Results")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backend import jobs
 from backend.detect import view as svc
 from backend.errors import InvalidConfig
 from backend.explain import METHODS
 from backend.services.figures import heatmap_figure, line_chart
 from backend.services.fool_form import input_size
-from pages._ui import guard, pick_checkpoint
+from pages._ui import follow_job, guard, pick_checkpoint
 
 POLL_SECONDS = 1.5
 
@@ -78,27 +77,7 @@ if submitted:
         st.success(f"Detection job `{job_id}` queued.")
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def live() -> None:
-    job_id = st.session_state.get("det_job")
-    if not job_id:
-        return
-    with guard("Job"):
-        record = jobs.get(job_id)
-        st.progress(
-            float(record.progress.fraction or 0.0),
-            text=f"`{job_id}` {record.state} · {record.progress.message or ''}",
-        )
-        if record.error:
-            st.error(record.error)
-        if not record.done and st.button("Cancel", key="det_cancel"):
-            jobs.cancel(job_id)
-        if record.done:
-            st.session_state.pop("det_job")
-            st.rerun()
-
-
-live()
+follow_job("det_job", POLL_SECONDS)
 
 st.divider()
 st.subheader("Results")

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from backend.decoys.features import pixel_normalizer
+from tests.detect.fixtures import one_thread  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture
@@ -32,12 +33,3 @@ def normalize():
 def image() -> torch.Tensor:
     g = torch.Generator().manual_seed(1)
     return torch.rand(3, 24, 24, generator=g)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors on a shared 2-core machine: one intra-op thread avoids oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
