@@ -81,3 +81,28 @@ def fooled_tiny(tiny_registry):
     finally:
         torch.set_num_threads(threads)
     return model.eval(), card
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch, tiny_registry):
+    """Open a page of the real app.py in AppTest on this test's data dir and the tiny registry."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ui.helpers import ROOT
+
+    root, _, card = tiny_registry
+    monkeypatch.setenv("FOOLING_LAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("FOOLING_LAB_MODELS", str(root))
+    monkeypatch.setenv("FOOLING_LAB_SEED_DEMO", "0")
+
+    def open_page(path: str, query: dict):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        for k, v in query.items():
+            at.query_params[k] = v
+        at.switch_page(path)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_page, card

@@ -3,33 +3,9 @@ queues a job with the chosen settings in the real store (no consumer needed)."""
 
 from __future__ import annotations
 
-import pytest
-
 from backend import jobs
 from backend.explain import METHODS
-from tests.ui.helpers import ROOT, messages
-
-
-@pytest.fixture
-def page(tmp_path, monkeypatch, tiny_registry):
-    from streamlit.testing.v1 import AppTest
-
-    root, _, card = tiny_registry
-    monkeypatch.setenv("FOOLING_LAB_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("FOOLING_LAB_MODELS", str(root))
-    monkeypatch.setenv("FOOLING_LAB_SEED_DEMO", "0")
-
-    def open_page(path: str, query: dict):
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        at.run()
-        for k, v in query.items():
-            at.query_params[k] = v
-        at.switch_page(path)
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-
-    return open_page, card
+from tests.ui.helpers import messages
 
 
 def test_detect_form_refuses_bad_sigmas_and_queues_a_valid_job(page):

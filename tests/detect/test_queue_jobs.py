@@ -53,7 +53,7 @@ def _wait(job_id: str, states: tuple[str, ...], log: Path, timeout: float = 240.
 
 
 @pytest.mark.slow
-def test_detect_and_decoys_jobs_run_report_progress_and_cancel(consumer, tiny_registry):
+def test_detect_and_decoys_jobs_run_report_progress_and_cancel(consumer, tiny_registry, page):
     _, log = consumer
     _, _, card = tiny_registry
     size = card.preprocessing["size"]
@@ -91,6 +91,9 @@ def test_detect_and_decoys_jobs_run_report_progress_and_cancel(consumer, tiny_re
     assert view.weight_noise_series(res, "agreement")["suspect"][0] == (0.0, 1.0)
     maps = view.load_maps(detect_id)
     assert maps["suspect/noise_maps"].shape == (4, size, size)
+    open_page, _ = page
+    at = open_page("pages/detect.py", {"suspect": card.id})  # the finished run renders without errors
+    assert not at.error and any("No test flags" in m.value for m in at.markdown)
 
     record = _wait(decoys_id, ("succeeded", "failed"), log)
     assert record.state == "succeeded", record.error
@@ -99,6 +102,8 @@ def test_detect_and_decoys_jobs_run_report_progress_and_cancel(consumer, tiny_re
     assert record.result["rows"][0]["decoys"] == 8
     assert record.series("fidelity_raw")[0] == [1]  # one progress point with metrics per image
     assert view.load_maps(decoys_id)["0/enhanced"].shape == (size, size)
+    at = open_page("pages/decoys.py", {"checkpoint": card.id})
+    assert not at.error and len(at.dataframe) == 2
 
     slow_id = jobs.submit(
         "decoys",
