@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from backend.data.shapes import make_shapes
@@ -9,6 +10,7 @@ from backend.detect.randomization import cascading_randomization, parametric_lay
 from backend.models.preprocessing import Preprocessing
 
 
+@pytest.mark.slow
 def test_cascading_randomization_destroys_the_baselines_maps(shapes_model):
     model, card = shapes_model
     pre = Preprocessing.from_dict(card.preprocessing)
