@@ -187,6 +187,11 @@ def format_report(report: dict) -> str:
             + f"{100 * base:.1f}".rjust(width)
             + "".join(f"{100 * report['accuracy'][i][key]:.1f}".rjust(width) for i in ids)
         )
+    lines.append(
+        "prob. MSE".ljust(16)
+        + "0".rjust(width)
+        + "".join(f"{report['accuracy'][i]['probability_mse']:.2e}".rjust(width) for i in ids)
+    )
     for i, c in zip(ids, cols, strict=True):
         per = report["accuracy"][i].get("per_class")
         if per:
