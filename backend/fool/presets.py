@@ -123,7 +123,7 @@ _SHAPES_BASE = {
     "dataset": {"kind": "shapes", "n": 2048, "seed": 1},
 }
 _SHAPES = {
-    ("location", "gradcam"): {},
+    ("location", "gradcam"): {"steps": 600},
     ("location", "lrp_t"): {},
     ("topk", "gradcam"): {},
     ("topk", "lrp_t"): {"batch_size": 16, "steps": 150},  # LRP costs ~4x a Grad-CAM step
