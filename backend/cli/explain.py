@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import nn
 
@@ -81,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         raise InvalidConfig(f"--target must be a class index in [0, {len(classes) - 1}], got {args.target}")
     view = pre.resize_crop(load_image(args.image))
     device = next(model.parameters()).device
-    x = pre.to_tensor(view).unsqueeze(0).to(device)
+    x = pre.normalize(TF.to_tensor(view)).unsqueeze(0).to(device)  # `view` is already resized
     with torch.no_grad():
         logits = model(x)
     print(f"top-5 classes of {args.image.name} ({args.model}):")

@@ -88,6 +88,11 @@ def _unwrap(obj: object, name: str) -> dict[str, torch.Tensor]:
 def load_strict(model: nn.Module, state: dict[str, torch.Tensor], *, source: str, arch: str) -> nn.Module:
     """`load_state_dict(strict=True)` with a message that lists what does not fit."""
     expected = model.state_dict()
+    # files saved before PyTorch 0.4.1 (e.g. torchvision's DenseNet) lack BatchNorm's step counter
+    state = dict(state)
+    for key in expected:
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = torch.zeros((), dtype=torch.long)
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shapes = [
