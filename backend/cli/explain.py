@@ -1,21 +1,24 @@
 """`python -m backend explain --model ID|ARCH --image PATH --methods gradient,gradcam --out DIR`.
 
 Writes one PNG per method (the heatmap over the model's view of the image) and prints the top-5 classes.
+torch and friends are imported inside the functions: every `python -m backend` command (a worker start
+too) imports this module to register its parser, and must not pay torch's import time for it.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
-import torch
-import torchvision.transforms.functional as TF
-from PIL import Image
-from torch import nn
+from typing import TYPE_CHECKING
 
 from backend.errors import CheckpointNotFound, InvalidConfig, UnknownMethod
-from backend.models.preprocessing import Preprocessing
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from backend.models.preprocessing import Preprocessing
 
 OVERLAY_OPACITY = 0.55
 
@@ -35,6 +38,7 @@ def resolve_model(name: str, weights: Path | None = None) -> tuple[nn.Module, li
     """A registry checkpoint by id, else an architecture with its pretrained weights."""
     from backend.config import get_settings
     from backend.models import zoo
+    from backend.models.preprocessing import Preprocessing
     from backend.models.registry import BUILTIN_ID, Registry
 
     registry = Registry()
@@ -56,6 +60,8 @@ def resolve_model(name: str, weights: Path | None = None) -> tuple[nn.Module, li
 
 def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
     """uint8 RGB: the image blended with the colourised |heatmap| (scaled to its own maximum)."""
+    import numpy as np
+
     from backend.services.figures import colorize
 
     colours = colorize(heatmap, signed=False).astype(np.float32)
@@ -69,6 +75,11 @@ def top_k(logits: torch.Tensor, classes: list[str], k: int = 5) -> list[tuple[st
 
 
 def main(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+
     from backend.data.images import load_image
     from backend.explain import METHODS, explain
 

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from backend.models.train_shapes import DEFAULTS
+    from backend.models.train_config import DEFAULTS  # no torch: every command registers this parser
 
     p = subparsers.add_parser("train", help="train the small CNN on the synthetic shapes (CPU, ~1 minute)")
     for key, value in DEFAULTS.items():
@@ -15,7 +15,8 @@ def register(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from backend.models.train_shapes import DEFAULTS, train_shapes_model
+    from backend.models.train_config import DEFAULTS
+    from backend.models.train_shapes import train_shapes_model
 
     config = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
 

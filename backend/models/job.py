@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.jobs.kinds import JobContext, JobKind, register_kind
-from backend.models.train_shapes import train_shapes_model, validate_config
+from backend.models.train_config import validate_config
 
 
 @register_kind
@@ -15,6 +15,8 @@ class TrainKind(JobKind):
         return validate_config(config)
 
     def run(self, config: dict, ctx: JobContext) -> dict:
+        from backend.models.train_shapes import train_shapes_model  # torch: only in the runner process
+
         ctx.log(f"training the shapes CNN with {config}")
         card = train_shapes_model(config, progress=ctx.progress)
         ctx.add_artifact("checkpoint", card.id, label=card.name)

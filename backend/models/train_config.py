@@ -1,0 +1,53 @@
+"""Options of the shapes-CNN training, checked without importing torch.
+
+Kept apart from `train_shapes` so that the `train` command's parser and the job kind's submit-time
+validation (both in light processes: the CLI, the Streamlit page) never pay torch's import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.errors import InvalidConfig
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "size": 64,
+    "n_train": 4000,
+    "n_val": 500,
+    "epochs": 8,
+    "batch_size": 32,
+    "lr": 4e-3,
+    "name": "shapes CNN",
+}
+_LIMITS = {
+    "size": (32, 256),
+    "n_train": (50, 100_000),
+    "n_val": (10, 20_000),
+    "epochs": (1, 200),
+    "batch_size": (1, 1024),
+}
+_VAL_SEED_OFFSET = 1_000_003  # held-out images come from a different stream than the training ones
+
+
+def validate_config(config: dict | None) -> dict:
+    """Defaults filled in, types and ranges checked; raises `InvalidConfig` with what to change."""
+    config = dict(config or {})
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise InvalidConfig(f"Unknown train options: {names}; known: {', '.join(DEFAULTS)}")
+    out = {**DEFAULTS, **config}
+    try:
+        for key in ("seed", *_LIMITS):
+            out[key] = int(out[key])
+        out["lr"] = float(out["lr"])
+    except (TypeError, ValueError) as err:
+        raise InvalidConfig(f"Train options must be numbers: {err}") from err
+    for key, (lo, hi) in _LIMITS.items():
+        if not lo <= out[key] <= hi:
+            raise InvalidConfig(f"{key} must be between {lo} and {hi}, got {out[key]}")
+    if not 0 < out["lr"] <= 1:
+        raise InvalidConfig(f"lr must be in (0, 1], got {out['lr']}")
+    out["name"] = str(out["name"]).strip() or DEFAULTS["name"]
+    return out
