@@ -10,7 +10,7 @@ from torch import nn
 
 from backend.errors import InvalidConfig
 from backend.explain import methods  # noqa: F401  (registers every method)
-from backend.explain.call import ExplainCall, Target
+from backend.explain.call import ExplainCall, Progress, Target
 from backend.explain.context import eval_mode, softplus
 from backend.explain.layers import resolve_layer
 from backend.explain.registry import get_method
@@ -39,13 +39,15 @@ def explain(
     create_graph: bool = False,
     softplus_beta: float | None = None,
     layer: str | None = None,
+    progress: Progress | None = None,
     **params: Any,
 ) -> Explanation:
     """Explain `target` (None = predicted class) for the normalised batch `x` (B, C, H, W) with `method`.
 
     Gradients are enabled for the call even inside `torch.no_grad()`. The model runs in eval mode
     (running BatchNorm statistics, no dropout); its modules, hooks and train/eval flags are exactly as
-    before afterwards.
+    before afterwards. `progress(done, total)` is called as a heavy method (IG, SmoothGrad, Occlusion)
+    works through its points or windows, so a page can show a real progress bar.
     """
     spec = get_method(method)
     resolved = spec.resolve_params(params)
@@ -60,7 +62,7 @@ def explain(
         resolve_layer(model, layer)  # fail early, before touching the model
     with eval_mode(model), softplus(model, softplus_beta), torch.enable_grad():
         target_layer = resolve_layer(model, layer) if spec.layer_based else None  # may be a swapped ReLU
-        call = ExplainCall(model, x, target, create_graph, target_layer, resolved)
+        call = ExplainCall(model, x, target, create_graph, target_layer, resolved, progress)
         try:
             native, heatmap, logits = spec.compute(call)
         except RuntimeError as err:  # shape/channel mismatches surface as torch RuntimeErrors

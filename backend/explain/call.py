@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from torch import nn
 from backend.errors import InvalidConfig
 
 Target = int | torch.Tensor | None
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -24,6 +26,7 @@ class ExplainCall:
     create_graph: bool
     layer: nn.Module | None
     params: dict[str, Any]
+    progress: Progress | None = None
 
     @property
     def batch(self) -> int:
@@ -44,6 +47,11 @@ class ExplainCall:
     def grad(self, output: torch.Tensor, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """d output / d inputs, keeping the graph (to the weights) when the caller asked for it."""
         return torch.autograd.grad(output, inputs, create_graph=self.create_graph)
+
+    def report(self, done: int, total: int) -> None:
+        """Tell the caller how many of a heavy method's `total` work units (points, windows) are done."""
+        if self.progress is not None:
+            self.progress(done, total)
 
     def finish(self, t: torch.Tensor) -> torch.Tensor:
         """Detach results unless they must stay differentiable."""

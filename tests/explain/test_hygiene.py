@@ -123,3 +123,22 @@ def test_registry_metadata_drives_a_ui():
     assert METHODS["lrp"].params["composite"] == "epsilon_alpha1beta0"
     assert set(METHODS["lrp"].choices["composite"]) >= {"epsilon_alpha1beta0", "zbox_zplus"}
     assert all(s.cost in ("fast", "heavy") and s.label for s in METHODS.values())
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "units"),
+    [
+        ("integrated_gradients", {"steps": 10, "batch_size": 6}, 10),
+        ("smoothgrad", {"n": 7, "batch_size": 4}, 7),
+        ("occlusion", {"patch": 8, "stride": 8, "batch_size": 4}, 16),
+    ],
+)
+def test_heavy_methods_report_monotone_progress_to_completion(vgg, images, method, params, units):
+    calls: list[tuple[int, int]] = []
+    plain = explain(vgg, images, None, method, **params).heatmap
+    watched = explain(vgg, images, None, method, progress=lambda d, t: calls.append((d, t)), **params).heatmap
+    assert len(calls) >= 2, "a heavy method must report more than once when it runs in several chunks"
+    assert {t for _, t in calls} == {units}
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[0] > 0 and done[-1] == units
+    assert torch.equal(plain, watched)  # watching does not change the result

@@ -49,6 +49,7 @@ def compute(call: ExplainCall):
         out = call.model(occluded.reshape(-1, *x.shape[1:]))
         scores = out.gather(1, target.repeat(m.shape[0])[:, None]).view(m.shape[0], b)
         drops.append(base[None] - scores)
+        call.report(start + m.shape[0], masks.shape[0])
     drop = torch.cat(drops)  # (P, B)
     total = torch.einsum("pb,phw->bhw", drop, masks)
     heat = total / masks.sum(0).clamp_min(1)

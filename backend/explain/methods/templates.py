@@ -62,6 +62,7 @@ class InputGradientMethod:
             (g,) = call.grad(call.score(logits, target), [leaf])
             w = weights[start // b : start // b + leaf.shape[0] // b].to(g)
             total = total + (g.view(-1, *call.x.shape) * w.view(-1, *[1] * call.x.dim())).sum(0)
+            call.report(min(start + chunk, points.shape[0]) // b, points.shape[0] // b)
         return total
 
 
