@@ -1,11 +1,15 @@
 """The job-kind registry: a kind says how to validate its config and how to run it.
 
 A kind lives in `backend/<area>/job.py`, subclasses `JobKind` and is decorated with `@register_kind`.
-`load_kinds()` imports every such module, so adding a kind never touches the queue code.
+`load_kinds()` imports every such module, so adding a kind never touches the queue code. `get_kind`
+imports only the module that declares the kind: which one that is, is read from the modules' source
+(`kind_index`), so looking up "train" never imports the torch-heavy detect/decoys modules.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
 import pkgutil
 from pathlib import Path
@@ -71,6 +75,40 @@ def _kind_modules() -> list[str]:
     return [f"backend.{i.name}.job" for i in infos if i.ispkg and (root / i.name / "job.py").is_file()]
 
 
+def declared_kinds(source: str) -> list[str]:
+    """The kind names a job module's source registers: `name = "..."` in classes decorated with
+    `register_kind` (read with `ast`, nothing is imported)."""
+    names = []
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        if not any(isinstance(d, ast.Name) and d.id == register_kind.__name__ for d in node.decorator_list):
+            continue
+        for stmt in node.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "name" for t in stmt.targets)
+                and isinstance(stmt.value, ast.Constant)
+                and isinstance(stmt.value.value, str)
+            ):
+                names.append(stmt.value.value)
+    return names
+
+
+@functools.cache
+def kind_index() -> dict[str, str]:
+    """Kind name -> the module that registers it, for every `backend/<area>/job.py`."""
+    import backend
+
+    root = Path(backend.__path__[0])
+    index: dict[str, str] = {}
+    for module in _kind_modules():
+        path = root / module.split(".")[1] / "job.py"
+        for name in declared_kinds(path.read_text(encoding="utf-8")):
+            index.setdefault(name, module)
+    return index
+
+
 def load_kinds() -> dict[str, JobKind]:
     """Import `backend.<area>.job` for every area that has one; returns the registry."""
     for module in _kind_modules():
@@ -79,16 +117,13 @@ def load_kinds() -> dict[str, JobKind]:
 
 
 def get_kind(name: str) -> JobKind:
-    """The registered kind; imports kind modules only until it is found (the area named like the kind
-    first, then the queue's own `selftest`), so submitting a job does not import every area's
-    dependencies into the page process."""
+    """The registered kind. Imports only the module that declares it, so submitting a job does not
+    pull every area's dependencies (torch) into the page process; a kind the source index cannot see
+    (registered some other way) is looked for by importing every kind module."""
+    if name not in KINDS and name in kind_index():
+        importlib.import_module(kind_index()[name])
     if name not in KINDS:
-        modules = _kind_modules()
-        modules.sort(key=lambda m: (m != f"backend.{name}.job", m != __name__.rsplit(".", 1)[0] + ".job"))
-        for module in modules:
-            importlib.import_module(module)
-            if name in KINDS:
-                break
+        load_kinds()
     if name not in KINDS:
         raise UnknownMethod(f"Unknown job kind {name!r}; known kinds: {', '.join(sorted(KINDS))}")
     return KINDS[name]
