@@ -25,6 +25,14 @@ class IncompatibleCheckpoint(FoolingLabError):
     """A checkpoint does not fit the chosen architecture (missing/unexpected keys, shapes)."""
 
 
+class CorruptCheckpoint(IncompatibleCheckpoint):
+    """A checkpoint file cannot be read at all: empty, truncated, random bytes, a broken archive."""
+
+
+class TamperedCheckpoint(IncompatibleCheckpoint):
+    """A registry checkpoint's weights no longer match the sha256 on its card (edited or damaged)."""
+
+
 class UnsafeCheckpoint(FoolingLabError):
     """A checkpoint needs arbitrary code to load (a full pickle) and was refused."""
 

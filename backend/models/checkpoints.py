@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from backend.errors import IncompatibleCheckpoint, UnsafeCheckpoint
+from backend.errors import CorruptCheckpoint, IncompatibleCheckpoint, UnsafeCheckpoint
 
 RESAVE_HINT = (
     "Re-save it as plain weights, e.g. `torch.save(model.state_dict(), 'weights.pt')`, "
@@ -30,12 +30,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise IncompatibleCheckpoint(f"Checkpoint file {path} does not exist.")
     if path.stat().st_size == 0:
-        raise IncompatibleCheckpoint(f"Checkpoint file {path.name} is empty (0 bytes); upload it again.")
+        raise CorruptCheckpoint(f"Checkpoint file {path.name} is empty (0 bytes); upload it again.")
     if _is_safetensors(path):
         try:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as err:
-            raise IncompatibleCheckpoint(
+            raise CorruptCheckpoint(
                 f"{path.name} is not a readable safetensors file (corrupt or truncated?): {err}"
             ) from err
     return _unwrap(_torch_load(path), path.name)
@@ -59,9 +59,9 @@ def _torch_load(path: Path) -> object:
                 f"{path.name} is a full pickle that needs arbitrary code to load, so it was refused "
                 f"(loading it could run anything). {RESAVE_HINT}"
             ) from err
-        raise IncompatibleCheckpoint(f"{path.name} is not a PyTorch checkpoint (corrupt?): {err}") from err
+        raise CorruptCheckpoint(f"{path.name} is not a PyTorch checkpoint (corrupt?): {err}") from err
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
-        raise IncompatibleCheckpoint(
+        raise CorruptCheckpoint(
             f"{path.name} could not be read as a PyTorch checkpoint (corrupt or truncated?): "
             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
         ) from err

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from backend.config import get_settings
-from backend.errors import CheckpointNotFound, IncompatibleCheckpoint, InvalidConfig
+from backend.errors import CheckpointNotFound, IncompatibleCheckpoint, InvalidConfig, TamperedCheckpoint
 from backend.models import zoo
 from backend.models.checkpoints import load_strict, read_state_dict
 from backend.models.preprocessing import Preprocessing
@@ -48,6 +48,7 @@ class Card:
     metrics: dict = field(default_factory=dict)
     sha256: str = ""
     created_at: str = ""
+    arch_options: dict = field(default_factory=dict)  # constructor knobs, e.g. {"width": 16}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -124,6 +125,7 @@ class Registry:
             kind,
             config,
             metrics,
+            getattr(model, "arch_options", {}),
         )
 
     def _save(
@@ -138,6 +140,7 @@ class Registry:
         kind: str,
         config: dict | None,
         metrics: dict | None,
+        arch_options: dict | None = None,
     ) -> Card:
         zoo.spec(architecture)
         if kind not in KINDS:
@@ -162,6 +165,7 @@ class Registry:
             metrics=json.loads(json.dumps(metrics or {})),
             sha256=sha256_file(weights_path),
             created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+            arch_options=json.loads(json.dumps(arch_options or {})),
         )
         self._write_card(card)
         return card
@@ -204,12 +208,12 @@ class Registry:
             )
         actual = sha256_file(weights_path)
         if actual != card.sha256:
-            raise IncompatibleCheckpoint(
+            raise TamperedCheckpoint(
                 f"The weights file of checkpoint {checkpoint_id!r} was modified or corrupted after it was "
                 f"saved (sha256 {actual[:12]}... instead of {card.sha256[:12]}...). It was not loaded; "
                 "delete the checkpoint and save or upload it again."
             )
-        model = zoo.build(card.architecture, card.num_classes)
+        model = zoo.build(card.architecture, card.num_classes, **card.arch_options)
         load_strict(model, read_state_dict(weights_path), source=weights_path.name, arch=card.architecture)
         return model.to(device or get_settings().device).eval(), card
 

@@ -47,11 +47,15 @@ def shapes_classes() -> list[str]:
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """One architecture: `builder(num_classes)` returns a randomly initialised model."""
+    """One architecture: `builder(num_classes, **options)` returns a randomly initialised model.
+
+    `options` are the constructor's size knobs (e.g. the shapes CNN's `width`); they go on the card so
+    the checkpoint rebuilds with the same shape. Architectures without knobs take none.
+    """
 
     name: str
     label: str
-    builder: Callable[[int], nn.Module]
+    builder: Callable[..., nn.Module]
     num_classes: int
     target_layer: str
     preprocessing: Preprocessing
@@ -126,7 +130,7 @@ _register(
     ArchSpec(
         "shapes_cnn",
         "Small CNN for the synthetic shapes",
-        lambda k: ShapesCNN(num_classes=k),
+        lambda k, width=12: ShapesCNN(num_classes=k, width=int(width)),
         5,
         SHAPES_TARGET_LAYER,
         Preprocessing(64, None, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "bilinear"),
@@ -143,11 +147,16 @@ def spec(arch: str) -> ArchSpec:
     return ARCHITECTURES[arch]
 
 
-def build(arch: str, num_classes: int | None = None) -> nn.Module:
-    """A randomly initialised `arch` in eval mode, tagged with `.arch` and `.default_target_layer`."""
+def build(arch: str, num_classes: int | None = None, **options: object) -> nn.Module:
+    """A randomly initialised `arch` in eval mode, tagged with `.arch`, `.arch_options` and
+    `.default_target_layer` (the registry stores `arch_options` on the card)."""
     s = spec(arch)
-    model = s.builder(int(num_classes or s.num_classes))
+    try:
+        model = s.builder(int(num_classes or s.num_classes), **options)
+    except (TypeError, ValueError) as err:
+        raise InvalidConfig(f"{arch} does not take the options {sorted(options)}: {err}") from err
     model.arch = s.name
+    model.arch_options = dict(options)
     model.default_target_layer = s.target_layer
     return model.eval()
 

@@ -8,7 +8,14 @@ import torch
 from safetensors.torch import save_file
 
 import backend.models.registry as registry_module
-from backend.errors import CheckpointNotFound, IncompatibleCheckpoint, UnsafeCheckpoint
+from backend.errors import (
+    CheckpointNotFound,
+    CorruptCheckpoint,
+    IncompatibleCheckpoint,
+    InvalidConfig,
+    TamperedCheckpoint,
+    UnsafeCheckpoint,
+)
 from backend.models import zoo
 from backend.models.registry import Registry
 
@@ -43,7 +50,7 @@ def test_tampered_weights_refused(isolated_lab):
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(IncompatibleCheckpoint, match="modified or corrupted"):
+    with pytest.raises(TamperedCheckpoint, match="modified or corrupted"):
         reg.load(card.id)
 
 
@@ -106,6 +113,7 @@ def test_upload_wrong_architecture_lists_keys(isolated_lab, tmp_path):
     save_file(zoo.build("shapes_cnn").state_dict(), str(path))
     with pytest.raises(IncompatibleCheckpoint) as err:
         Registry().upload(path, architecture="cifar_vgg16", name="x")
+    assert not isinstance(err.value, CorruptCheckpoint)  # readable, just the wrong model
     msg = str(err.value)
     assert "missing" in msg and "features.0.weight" in msg and "unexpected" in msg
     # same architecture, other number of classes: a shape mismatch
@@ -122,11 +130,11 @@ def test_upload_truncated_or_empty(isolated_lab, tmp_path, suffix):
     torch.save(state, good) if suffix == ".pt" else save_file(state, str(good))
     cut = tmp_path / f"cut{suffix}"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(IncompatibleCheckpoint, match="corrupt or truncated"):
+    with pytest.raises(CorruptCheckpoint, match="corrupt or truncated"):
         Registry().upload(cut, architecture="shapes_cnn", name="x")
     empty = tmp_path / f"empty{suffix}"
     empty.write_bytes(b"")
-    with pytest.raises(IncompatibleCheckpoint, match="empty"):
+    with pytest.raises(CorruptCheckpoint, match="empty"):
         Registry().upload(empty, architecture="shapes_cnn", name="x")
 
 
@@ -159,3 +167,13 @@ def test_ensure_builtin_once(isolated_lab):
     assert (reg.root / f"{card.id}.json").stat().st_mtime_ns == mtime
     stored = json.loads((reg.root / f"{card.id}.json").read_text())
     assert stored["preprocessing"]["interpolation"] == "bicubic"
+
+
+def test_architecture_options_go_on_the_card_and_rebuild_the_same_shape(isolated_lab):
+    wide = zoo.build("shapes_cnn", width=16)
+    card = _save(Registry(), wide)
+    assert card.arch_options == {"width": 16}
+    loaded, _ = Registry().load(card.id, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), wide.state_dict().values()))
+    with pytest.raises(InvalidConfig, match="does not take the options"):
+        zoo.build("cifar_vgg16", width=16)
