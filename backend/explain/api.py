@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -20,14 +21,25 @@ from backend.explain.registry import get_method
 class Explanation:
     """heatmap (B, H, W) at input resolution; native: the method's own map; logits (B, K) of the forward.
 
-    With `create_graph=True` all three stay attached to the model's weights (for a fooling loss).
+    With `create_graph=True` all three stay attached to the model's weights (for a fooling loss). A
+    path method (IG, SmoothGrad) asked about a given target never needs the logits of `x` itself; then
+    they are computed on first access (one extra forward, in the same eval/softplus mode), so an
+    attribution-only caller pays what captum does. That only happens without `create_graph`.
     """
 
     heatmap: torch.Tensor
     native: torch.Tensor
-    logits: torch.Tensor
     target: torch.Tensor
     method: str
+    _logits: torch.Tensor | None = field(default=None, repr=False)
+    _forward: Callable[[], torch.Tensor] | None = field(default=None, repr=False)
+
+    @property
+    def logits(self) -> torch.Tensor:
+        if self._logits is None:
+            assert self._forward is not None
+            self._logits, self._forward = self._forward(), None
+        return self._logits
 
 
 def explain(
@@ -70,10 +82,23 @@ def explain(
                 f"the model could not run on this input {tuple(x.shape)}; check the image size and "
                 f"channels ({str(err).splitlines()[0]})"
             ) from err
+    if logits is None:  # the method did not need them: computed when someone asks
+        return Explanation(
+            heatmap=call.finish(heatmap),
+            native=call.finish(native),
+            target=call.resolved_target,
+            method=method,
+            _forward=lambda: _forward_logits(model, x, softplus_beta),
+        )
     return Explanation(
         heatmap=call.finish(heatmap),
         native=call.finish(native),
-        logits=call.finish(logits),
         target=call.targets(logits),
         method=method,
+        _logits=call.finish(logits),
     )
+
+
+def _forward_logits(model: nn.Module, x: torch.Tensor, softplus_beta: float | None) -> torch.Tensor:
+    with eval_mode(model), softplus(model, softplus_beta), torch.no_grad():
+        return model(x)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -27,17 +27,25 @@ class ExplainCall:
     layer: nn.Module | None
     params: dict[str, Any]
     progress: Progress | None = None
+    _resolved: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @property
     def batch(self) -> int:
         return self.x.shape[0]
 
     def targets(self, logits: torch.Tensor) -> torch.Tensor:
-        """The requested classes as (B,) longs; None means each image's predicted class."""
-        if self.target is None:
-            self.target = logits.detach().argmax(1)
-            return self.target
-        return resolve_target(self.target, self.batch, logits.shape[1], logits.device)
+        """The requested classes as (B,) longs, resolved once; None means each image's predicted class."""
+        if self._resolved is None:
+            if self.target is None:
+                self._resolved = logits.detach().argmax(1)
+            else:
+                self._resolved = resolve_target(self.target, self.batch, logits.shape[1], logits.device)
+        return self._resolved
+
+    @property
+    def resolved_target(self) -> torch.Tensor | None:
+        """The (B,) classes once a forward has resolved them; None before."""
+        return self._resolved
 
     def score(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Sum over the batch of each row's target logit (samples are independent in eval mode)."""

@@ -142,3 +142,24 @@ def test_heavy_methods_report_monotone_progress_to_completion(vgg, images, metho
     done = [d for d, _ in calls]
     assert done == sorted(done) and done[0] > 0 and done[-1] == units
     assert torch.equal(plain, watched)  # watching does not change the result
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "smoothgrad"])
+def test_path_methods_with_a_given_target_skip_the_extra_forward_until_logits_are_read(vgg, images, method):
+    forwards = []
+    handle = vgg.register_forward_hook(lambda m, i, o: forwards.append(i[0].shape[0]))
+    try:
+        lazy = explain(vgg, images, 2, method, batch_size=1024)
+        assert forwards == [len(images) * (32 if method == "integrated_gradients" else 16)]  # the path only
+        logits = lazy.logits  # now one forward of the batch itself, in eval mode
+        assert forwards[1:] == [len(images)]
+        assert lazy.logits is logits and len(forwards) == 2  # computed once
+        eager = explain(vgg, images, None, method, batch_size=1024)  # the prediction is needed first
+        assert forwards[2:] == [len(images), forwards[0]]
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        assert torch.allclose(logits, vgg.eval()(images), atol=1e-6)
+    assert torch.equal(lazy.target, torch.full((len(images),), 2)) and torch.equal(
+        eager.target, logits.argmax(1)
+    )

@@ -17,7 +17,7 @@ from backend.explain.call import ExplainCall
 from backend.explain.context import capture
 from backend.explain.lrp.engine import lrp_rules
 
-Result = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # native, heatmap, logits
+Result = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # native, heatmap, logits (None: lazy)
 
 
 class InputGradientMethod:
@@ -38,8 +38,12 @@ class InputGradientMethod:
             logits = call.model(leaf)
             (grads,) = call.grad(call.score(logits, call.targets(logits)), [leaf])
         else:
-            logits = self._logits(call)
-            grads = self._path_gradients(call, *path, call.targets(logits))
+            # the logits of x itself are needed only to pick the predicted class, or for a fooling loss
+            need_logits = call.target is None or call.create_graph
+            logits = self._logits(call) if need_logits else None
+            if logits is not None:
+                call.targets(logits)  # resolve on x itself, before the path points' logits are seen
+            grads = self._path_gradients(call, *path)
         native = self.combine(call, grads)
         return native, native.sum(1), logits
 
@@ -49,9 +53,7 @@ class InputGradientMethod:
             return call.model(call.x)
 
     @staticmethod
-    def _path_gradients(
-        call: ExplainCall, points: torch.Tensor, weights: torch.Tensor, target: torch.Tensor
-    ) -> torch.Tensor:
+    def _path_gradients(call: ExplainCall, points: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """sum_s weights[s] * dS/dx at points[s], computed `batch_size` images at a time."""
         b = call.batch
         chunk = max(b, int(call.params["batch_size"]) // b * b)  # whole groups per chunk
@@ -59,7 +61,7 @@ class InputGradientMethod:
         for start in range(0, points.shape[0], chunk):
             leaf = points[start : start + chunk].detach().requires_grad_(True)
             logits = call.model(leaf)
-            (g,) = call.grad(call.score(logits, target), [leaf])
+            (g,) = call.grad(call.score(logits, call.targets(logits)), [leaf])
             w = weights[start // b : start // b + leaf.shape[0] // b].to(g)
             total = total + (g.view(-1, *call.x.shape) * w.view(-1, *[1] * call.x.dim())).sum(0)
             call.report(min(start + chunk, points.shape[0]) // b, points.shape[0] // b)
