@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -103,11 +105,21 @@ def test_bad_inputs_get_typed_errors(tiny_net, normalize, image):
 
 
 def test_the_papers_stopping_rule_ends_sooner_and_never_beats_the_full_budget(tiny_net, normalize, image):
-    base = DecoySettings(patch=12, stride=12, steps=30, max_doublings=0)
-    full = optimise_decoys(tiny_net, image, normalize, base)
-    from dataclasses import replace
-
-    paper = optimise_decoys(tiny_net, image, normalize, replace(base, paper_stop=True))
+    budget = DecoySettings(patch=12, stride=12, steps=30, max_doublings=0, paper_stop=False)
+    full = optimise_decoys(tiny_net, image, normalize, budget)
+    paper = optimise_decoys(tiny_net, image, normalize, replace(budget, paper_stop=True))
+    assert DecoySettings().paper_stop  # the paper's rule is the default
     assert (paper.linf <= paper.epsilon * (1 + 1e-5)).all()
+    # every decoy ran every step, plus the evaluation of the last iterate
+    assert full.iterations == full.decoys.shape[0] * 31
+    # the paper's rule stops each decoy after a few steps, far below the budget
+    assert paper.iterations <= full.iterations / 3
     # same trajectory up to the paper's stop, so the budgeted run keeps a decoy at least as large
     assert (full.deviation >= paper.deviation - 1e-4).all()
+
+
+def test_batching_masks_changes_nothing_but_the_cost(tiny_net, normalize, image):
+    one_batch = optimise_decoys(tiny_net, image, normalize, DecoySettings(patch=8, stride=8))
+    chunked = optimise_decoys(tiny_net, image, normalize, DecoySettings(patch=8, stride=8, batch_size=3))
+    torch.testing.assert_close(one_batch.decoys, chunked.decoys, rtol=0, atol=1e-5)
+    assert one_batch.iterations == chunked.iterations
