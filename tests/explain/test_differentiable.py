@@ -80,3 +80,18 @@ def test_second_derivatives_match_finite_differences(vgg, images, method, compos
                 w.view(-1)[i] += 1e-6
             numeric = (up - down) / 2e-6
             assert abs(numeric - float(g.reshape(-1)[i])) <= 1e-5 * max(1.0, abs(numeric)), (method, i)
+
+
+@pytest.mark.parametrize("composite", ["epsilon_alpha1beta0", "zbox_zplus"])
+def test_single_pass_lrp_equals_the_packed_formula_on_lite0(composite):
+    """The single pass uses a gradient relay (ReLU6 pass rule, depthwise convs, residual adds, signed
+    inputs to z+); the packed create_graph pass spells the rules out. Both must give the same map."""
+    from backend.models import zoo
+
+    torch.manual_seed(0)
+    model = zoo.build("efficientnet_lite0")
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    plain = explain(model, x, 7, "lrp", composite=composite).heatmap
+    packed = explain(model, x, 7, "lrp", composite=composite, create_graph=True).heatmap.detach()
+    assert plain.abs().max() > 0
+    assert torch.allclose(plain, packed, rtol=1e-4, atol=1e-5 * packed.abs().max())

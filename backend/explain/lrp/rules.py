@@ -23,6 +23,30 @@ import torch
 LayerFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
+class _Relay(torch.autograd.Function):
+    """Single-pass shortcut: the value of `value`, the input-gradient of `carrier * scale`.
+
+    Equal to `carrier * scale + (value - carrier * scale)|detached` but with one copy in the forward and
+    one multiply in the backward instead of four elementwise passes over a large activation: the LRP
+    hooks run on every layer, so on a depthwise net (Lite0) these passes are most of LRP's overhead.
+    `scale` is a callable run in the backward, so its temporaries never live through the forward.
+    Not twice differentiable: the packed (create_graph) mode uses the explicit formula.
+    """
+
+    @staticmethod
+    def forward(ctx, value: torch.Tensor, carrier: torch.Tensor, scale) -> torch.Tensor:
+        ctx.scale = scale
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, grad * ctx.scale(), None
+
+
+def relay(value: torch.Tensor, carrier: torch.Tensor, scale) -> torch.Tensor:
+    return _Relay.apply(value.detach(), carrier, scale)
+
+
 def stabilize(z: torch.Tensor, eps: float) -> torch.Tensor:
     """z + eps * sign(z), with sign(0) = +1 (zennit's convention)."""
     return z + eps * ((z == 0).to(z) + z.sign())
@@ -65,10 +89,9 @@ class ZPlus(Rule):
         return rho + self.eps  # rho >= 0, so this equals the general sign-aware form at one op
 
     def modified(self, fn, a, w, b):
-        out = fn(a.clamp(min=0), w.clamp(min=0), _pos(b))
-        if bool((a < 0).any()):
-            out = out + fn(a.clamp(max=0), w.clamp(max=0), None)
-        return out
+        if not bool(a.detach().amin() < 0):  # after a ReLU: a+ = a, and the a- term vanishes
+            return fn(a, w.clamp(min=0), _pos(b))
+        return fn(a.clamp(min=0), w.clamp(min=0), _pos(b)) + fn(a.clamp(max=0), w.clamp(max=0), None)
 
 
 class ZBox(Rule):
@@ -109,10 +132,9 @@ def apply_rule(
     rho = rule.modified(fn, a, w, b)
     if not packed:
         zc = z.detach()
-        rho = z if rho is None else rho
-        c = zc / rule.stabilize(rho.detach())
-        new = rho * c
-        return new + (zc - new.detach())
+        if rho is None:  # rho = z: z / stabilize(z) == |z| / (|z| + eps), also at z == 0
+            return relay(z, z, lambda: _shrink(zc, rule.eps))
+        return relay(z, rho, lambda: zc / rule.stabilize(rho.detach()))
     rho = z if rho is None else rho
     n = z.shape[0] // 2
     z_a, rho_a, rho_b = z[:n], rho[:n], rho[n:]
@@ -125,12 +147,18 @@ def _ratio(out: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return out / (a + (a == 0).to(a))
 
 
+def _shrink(z: torch.Tensor, eps: float) -> torch.Tensor:
+    """z / stabilize(z, eps) as |z| / (|z| + eps): equal for z != 0, and 0 at z == 0 either way."""
+    m = z.abs()
+    return m / (m + eps)
+
+
 def apply_pass(a: torch.Tensor, out: torch.Tensor, packed: bool) -> torch.Tensor:
     """Pass rule for elementwise layers (activations, unmerged BatchNorm): relevance passes unchanged."""
     if not packed:
-        ratio = _ratio(out.detach(), a.detach())
-        new = a * ratio
-        return new + (out.detach() - new.detach())
+        ac, oc = a.detach(), out.detach()
+        # out / a, read as 0 where a == 0 (the relevance a * g is 0 there, and the layer below zeroes it)
+        return relay(out, a, lambda: torch.nan_to_num_(oc / ac, nan=0.0, posinf=0.0, neginf=0.0))
     n = a.shape[0] // 2
     a_a, a_b, out_a = a[:n], a[n:], out[:n]
     ratio = _ratio(out_a, a_a)
