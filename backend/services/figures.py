@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.colors import sample_colorscale
 
 SIGNED_SCALE = "RdBu_r"
@@ -26,6 +30,31 @@ def display_heatmap(heatmap: np.ndarray, *, signed: bool) -> tuple[np.ndarray, f
     return h, 0.0, top
 
 
+LEVELS = 100  # a displayed map is sent as whole percent of its largest |value| (1 byte per pixel)
+
+
+def heatmap_levels(heatmap: np.ndarray, *, signed: bool) -> tuple[np.ndarray, float]:
+    """The map as int8 percent of its largest |value| (-100..100 signed, 0..100 absolute) and that
+    largest value. One byte per pixel keeps a rerun's payload small; 1 % steps are finer than a colour
+    scale shows, and the hover still reads as a share of the map's maximum."""
+    hm, _, bound = display_heatmap(heatmap, signed=signed)
+    levels = np.clip(np.rint(hm / bound * LEVELS), -LEVELS, LEVELS).astype(np.int8)
+    return levels, bound
+
+
+@functools.lru_cache(maxsize=64)
+def _png_uri(raw: bytes, shape: tuple[int, ...]) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.frombuffer(raw, dtype=np.uint8).reshape(shape)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """An RGB uint8 image as a PNG data URI (cached: every cell of a grid shows the same photo)."""
+    img = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    return _png_uri(img.tobytes(), img.shape)
+
+
 def heatmap_figure(
     image: np.ndarray,
     heatmap: np.ndarray,
@@ -35,40 +64,55 @@ def heatmap_figure(
     signed: bool = False,
     title: str | None = None,
     height: int = 260,
+    split: int | None = None,
 ) -> go.Figure:
-    """An interactive heatmap over the image: the photo below, the map above with `opacity`.
+    """An interactive heatmap over the image: the photo below (one PNG), the map above with `opacity`.
 
-    A native map smaller than the image is stretched over it (plotly places cells by x0/dx).
+    A native map smaller than the image is stretched over it (plotly places cells by x0/dx). The map
+    travels as int8 percent levels (`heatmap_levels`); `split` draws a white vertical line before
+    that image column (the compare view).
     """
     img = np.asarray(image)
     h_img, w_img = img.shape[:2]
-    hm, zmin, zmax = display_heatmap(heatmap, signed=signed)
-    dy, dx = h_img / hm.shape[0], w_img / hm.shape[1]
-    fig = go.Figure()
-    fig.add_trace(go.Image(z=img, hoverinfo="skip"))
-    fig.add_trace(
-        go.Heatmap(
-            z=hm,
-            x0=dx / 2 - 0.5,
-            dx=dx,
-            y0=dy / 2 - 0.5,
-            dy=dy,
-            colorscale=SIGNED_SCALE if signed else colorscale,
-            zmin=zmin,
-            zmax=zmax,
-            opacity=opacity,
-            showscale=False,
-            hovertemplate="x %{x:.0f}, y %{y:.0f}: %{z:.3g}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(visible=False, range=[-0.5, w_img - 0.5])
-    fig.update_yaxes(visible=False, range=[h_img - 0.5, -0.5], scaleanchor="x")
-    fig.update_layout(
-        height=height,
-        margin=dict(l=0, r=0, t=28 if title else 0, b=0),
-        title=dict(text=title, font=dict(size=13)) if title else None,
-    )
-    return fig
+    levels, bound = heatmap_levels(heatmap, signed=signed)
+    dy, dx = h_img / levels.shape[0], w_img / levels.shape[1]
+    sign = "|h|" if not signed else "h"
+    hover = f"x %{{x:.0f}}, y %{{y:.0f}}: %{{z}}% of max {sign} ({bound:.3g})<extra></extra>"
+    layout: dict = {
+        "height": height,
+        "margin": {"l": 0, "r": 0, "t": 28 if title else 0, "b": 0},
+        "xaxis": {"visible": False, "range": [-0.5, w_img - 0.5]},
+        "yaxis": {"visible": False, "range": [h_img - 0.5, -0.5], "scaleanchor": "x"},
+    }
+    if title:
+        layout["title"] = {"text": title, "font": {"size": 13}}
+    if split is not None:
+        x = split - 0.5
+        line = {"color": "white", "width": 2}
+        layout["shapes"] = [
+            {"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "yref": "paper", "line": line}
+        ]
+    spec = {
+        "data": [
+            {"type": "image", "source": png_data_uri(img), "hoverinfo": "skip"},
+            {
+                "type": "heatmap",
+                "z": levels,
+                "x0": dx / 2 - 0.5,
+                "dx": dx,
+                "y0": dy / 2 - 0.5,
+                "dy": dy,
+                "colorscale": SIGNED_SCALE if signed else colorscale,
+                "zmin": -LEVELS if signed else 0,
+                "zmax": LEVELS,
+                "opacity": opacity,
+                "showscale": False,
+                "hovertemplate": hover,
+            },
+        ],
+        "layout": layout,
+    }
+    return go.Figure(spec)
 
 
 def colorize(heatmap: np.ndarray, *, colorscale: str = "Inferno", signed: bool = False) -> np.ndarray:

@@ -7,10 +7,11 @@ the checkpoint evicts them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,7 @@ class Cell:
     seconds: float
     cached: bool
     top: list[tuple[str, float]] = field(default_factory=list)
+    key: str = ""  # the cache key: identifies the cell's content (photo, checkpoint, method, params)
 
 
 def method_names(cost: str | None = None) -> list[str]:
@@ -80,24 +82,38 @@ def _native_2d(native: torch.Tensor) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def compute_cell(photo: Photo, card_id: str, method: str, params: dict | None = None) -> Cell:
-    """The heatmap of `photo` under checkpoint `card_id` and `method`; a cache hit skips the model."""
+def compute_cell(
+    photo: Photo,
+    card_id: str,
+    method: str,
+    params: dict | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cache: ResultCache | None = None,
+) -> Cell:
+    """The heatmap of `photo` under checkpoint `card_id` and `method`; a cache hit skips the model.
+
+    `progress(done, total)` follows a heavy method's work (IG points, SmoothGrad samples, Occlusion
+    windows) while it computes; a cache hit never calls it. Pass an open `cache` to reuse it across a
+    grid's cells.
+    """
     model, card = load_model(card_id)
     x, view = model_input(photo, card.preprocessing)
     full = resolved_params(method, params)
     key = heatmap_key(photo.sha256, card.sha256, method, full)
     start = time.perf_counter()
-    with ResultCache() as cache:
-        arrays = cache.get_arrays(key)
+    with ResultCache() if cache is None else contextlib.nullcontext(cache) as store:
+        arrays = store.get_arrays(key)
         cached = arrays is not None
         if arrays is None:
-            exp = explain(model, x.to(next(model.parameters()).device), None, method, **full)
+            device = next(model.parameters()).device
+            exp = explain(model, x.to(device), None, method, progress=progress, **full)
             arrays = {
                 "heatmap": exp.heatmap[0].detach().float().cpu().numpy(),
                 "native": _native_2d(exp.native[0]),
                 "logits": exp.logits[0].detach().float().cpu().numpy(),
             }
-            cache.set_arrays(key, tag=card.sha256, **arrays)
+            store.set_arrays(key, tag=card.sha256, **arrays)
     return Cell(
         method=method,
         card_id=card.id,
@@ -108,6 +124,7 @@ def compute_cell(photo: Photo, card_id: str, method: str, params: dict | None = 
         seconds=time.perf_counter() - start,
         cached=cached,
         top=top_predictions(arrays["logits"], card.classes),
+        key=key,
     )
 
 
@@ -121,6 +138,17 @@ def similarity(baseline: np.ndarray, other: np.ndarray, k: float = 0.1) -> dict[
         "spearman": float(sim.spearman(a, b)[0]),
         "ssim": float(sim.ssim(a, b)[0]),
         "topk": float(sim.topk_intersection(a, b, k)[0]),
+    }
+
+
+def grid_similarities(
+    grid: dict[tuple[str, str], Cell], baseline: str
+) -> dict[tuple[str, str], dict[str, float]]:
+    """Similarity of every non-baseline cell to the baseline's cell of the same method."""
+    return {
+        (method, card_id): similarity(grid[(method, baseline)].heatmap, cell.heatmap)
+        for (method, card_id), cell in grid.items()
+        if card_id != baseline and (method, baseline) in grid
     }
 
 

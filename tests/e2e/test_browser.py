@@ -36,7 +36,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-TIMING_FILE = ROOT / "benchmarks" / "results" / "ui_timing.md"
+TIMING_NAME = "ui_timing.md"  # written to the artifacts dir; benchmarks/results/ holds recorded runs
+# Records the time of the page's last DOM change; installed just before an action is timed.
+WATCH_JS = """() => {
+  window.__lastChange = performance.now();
+  if (window.__watch) window.__watch.disconnect();
+  window.__watch = new MutationObserver(() => { window.__lastChange = performance.now(); });
+  const what = {subtree: true, childList: true, attributes: true, characterData: true};
+  window.__watch.observe(document.body, what);
+  return performance.now();
+}"""
 
 
 def _free_port() -> int:
@@ -117,12 +126,12 @@ def served_lab(tmp_path, tiny_shapes):
             _stop(p)
 
 
-def _photo_png() -> bytes:
-    """A photo-like test image: a red disc on a textured background, 300x200."""
+def _photo_png(cx: int = 150) -> bytes:
+    """A photo-like test image: a red disc (centre column `cx`) on a textured background, 300x200."""
     rng = np.random.default_rng(7)
     img = rng.integers(60, 140, (200, 300, 3), dtype=np.uint8)
     yy, xx = np.mgrid[:200, :300]
-    img[(yy - 100) ** 2 + (xx - 150) ** 2 < 60**2] = (220, 30, 30)
+    img[(yy - 100) ** 2 + (xx - cx) ** 2 < 60**2] = (220, 30, 30)
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG")
     return buf.getvalue()
@@ -151,6 +160,23 @@ def _wait_grid_drawn(page):
     return charts
 
 
+def _settled_after(page, t0_ms: float, quiet_ms: float = 400.0, timeout_s: float = 60.0) -> float:
+    """Seconds from `t0_ms` (page clock, from WATCH_JS) to the page's last DOM change, once the script
+    run is over and nothing has changed for `quiet_ms`: what a person waits for, without fixed sleeps."""
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
+    deadline = time.monotonic() + timeout_s
+    while page.evaluate("() => performance.now() - window.__lastChange") < quiet_ms:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the page kept changing")
+        page.wait_for_timeout(50)
+    return (page.evaluate("() => window.__lastChange") - t0_ms) / 1000
+
+
+def _pick_image(page, name: str) -> None:
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Image").first.click()
+    page.get_by_role("option", name=name, exact=True).click()
+
+
 def _wait_idle(page) -> None:
     """Until Streamlit's script run ends (the status widget disappears)."""
     page.wait_for_timeout(300)
@@ -163,33 +189,45 @@ def test_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip("chromium is not installed (./lab test installs it)")
     url, base, copy_card = served_lab["url"], served_lab["base"], served_lab["copy"]
-    photo = tmp_path / "photo.png"
+    photo, other = tmp_path / "photo.png", tmp_path / "other.png"
     photo.write_bytes(_photo_png())
+    other.write_bytes(_photo_png(cx=90))
     timings: dict[str, float] = {}
     with playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 2600})
         try:
-            # 1. Inspect: upload a photo, two checkpoints x 4 fast methods
+            # 1. Inspect: upload two photos; the first is drawn for two checkpoints x 4 fast methods
             page.goto(f"{url}/inspect?ckpt={base.id},{copy_card.id}")
             page.get_by_text("Explanation methods").wait_for(timeout=60_000)
             _wait_idle(page)
             t0 = time.perf_counter()
-            page.locator('input[type="file"]').first.set_input_files(str(photo))
+            page.locator('input[type="file"]').first.set_input_files([str(photo), str(other)])
             cells, server_s, hits = _grid_caption(page, 120_000)
             charts = _wait_grid_drawn(page)
             timings["first_render_browser_s"] = time.perf_counter() - t0
             timings["first_render_server_s"] = server_s
             assert (cells, hits) == (8, 0)
             assert charts.count() >= 8
+            _wait_idle(page)
             page.screenshot(path=str(artifacts_dir / "e2e-1-inspect.png"), full_page=True)
 
-            # cached re-render: a display-only change reruns the page, every cell from the cache
-            t0 = time.perf_counter()
+            # a display-only change reruns only the grid fragment (no model, no cache, no metrics)
+            t0 = page.evaluate(WATCH_JS)
             page.get_by_text("Signed", exact=True).click()
-            page.get_by_text("(8 from cache)").first.wait_for(timeout=60_000)
+            timings["display_change_browser_s"] = _settled_after(page, t0)
+            assert _grid_caption(page, 10_000) == (cells, server_s, hits)  # the page above did not rerun
+
+            # cached re-render: the other photo (computed), then back: a full rerun, every cell cached
+            _pick_image(page, "other.png")
+            page.get_by_text(re.compile(r"Grid ready: 8 cells .*\(0 from cache\)")).first.wait_for(
+                timeout=120_000
+            )
             _wait_idle(page)
-            timings["cached_render_browser_s"] = time.perf_counter() - t0
+            t0 = page.evaluate(WATCH_JS)
+            _pick_image(page, "photo.png")
+            page.get_by_text("(8 from cache)").first.wait_for(timeout=60_000)
+            timings["cached_render_browser_s"] = _settled_after(page, t0)
             timings["cached_render_server_s"] = _grid_caption(page, 10_000)[1]
 
             # 2. Fool: a short job from the form
@@ -255,26 +293,27 @@ def test_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
             raise
         finally:
             browser.close()
-    _report(timings)
+    _report(timings, artifacts_dir)
 
 
-def _report(t: dict[str, float]) -> None:
+def _report(t: dict[str, float], artifacts_dir: Path) -> None:
     lines = [
         "# Dashboard timing (end-to-end browser test)",
         "",
         "Measured by `tests/e2e/test_browser.py` in headless chromium against `python -m backend serve`,",
         f"CPU only ({os.cpu_count()} cores), shapes CNN (32x32), 1 photo x 2 checkpoints x 4 fast methods.",
-        "Reported, not asserted. *server* = the page's own compute time; *browser* = until the page is idle.",
+        "Reported, not asserted. *server* = the grid's compute time on the page; *browser* = from the",
+        "action until the page's last DOM change (first render: until all 8 charts are drawn).",
         "",
         "| what | server (s) | browser (s) | target |",
         "| --- | --- | --- | --- |",
         f"| first render | {t['first_render_server_s']:.2f} | {t['first_render_browser_s']:.2f} | < 5 s |",
-        f"| cached re-render | {t['cached_render_server_s']:.3f} | {t['cached_render_browser_s']:.2f} "
-        "| < 0.5 s |",
+        f"| cached re-render (full rerun, 8 cells from the cache) | {t['cached_render_server_s']:.3f} "
+        f"| {t['cached_render_browser_s']:.2f} | < 0.5 s |",
+        f"| display change (Signed; grid fragment only) | | {t['display_change_browser_s']:.2f} | < 0.5 s |",
         f"| short fooling job, submit -> succeeded | | {t['fool_job_s']:.1f} | |",
         f"| evaluation job (32 images), submit -> succeeded | | {t['evaluate_job_s']:.1f} | |",
         "",
     ]
-    TIMING_FILE.parent.mkdir(parents=True, exist_ok=True)
-    TIMING_FILE.write_text("\n".join(lines))
+    (artifacts_dir / TIMING_NAME).write_text("\n".join(lines))
     print("\n".join(lines))

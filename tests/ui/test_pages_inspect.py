@@ -79,3 +79,48 @@ def test_bad_uploads_get_a_message_good_odd_formats_work(lab, app_page):
     assert len(messages(at)) == 2  # still only the two bad files
     assert _grid_caption(at)[0] == len(at.multiselect(key="inspect_methods").value)
     assert _grid_caption(at)[0] == len(at.multiselect(key="inspect_methods").value)
+
+
+def test_heavy_cell_reports_progress_while_computing_and_not_from_cache(lab):
+    from backend.services import inspect as svc
+    from backend.services.photos import synthetic_photos
+
+    photo = synthetic_photos(1, size=32, seed=5)[0]
+    calls: list[tuple[int, int]] = []
+    cell = svc.compute_cell(
+        photo,
+        lab["baseline"].id,
+        "integrated_gradients",
+        {"steps": 12},
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert not cell.cached and cell.heatmap.shape == (32, 32)
+    assert calls and {t for _, t in calls} == {12}  # one unit per IG point
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[-1] == 12
+    calls.clear()
+    again = svc.compute_cell(
+        photo,
+        lab["baseline"].id,
+        "integrated_gradients",
+        {"steps": 12},
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert again.cached and calls == []
+    assert np.array_equal(again.heatmap, cell.heatmap)
+
+
+def test_grid_with_a_heavy_method_draws_it_and_leaves_no_bar(lab, app_page):
+    at = app_page(INSPECT, query={"ckpt": f"{lab['baseline'].id},{lab['fooled'].id}"})
+    at.radio(key="inspect_source").set_value("Synthetic shapes").run()
+    at.multiselect(key="inspect_methods").set_value(["gradient", "occlusion"]).run()
+    assert not at.exception
+    cells, _, hits = _grid_caption(at)
+    assert (cells, hits) == (4, 2)  # the gradient cells were drawn by the default grid before
+    assert len(at.get("plotly_chart")) == 4 + 1
+    assert not at.get("progress")  # every per-cell bar (and the grid bar) is gone once drawn
+    # a display change inside the grid fragment keeps the cells and the numbers
+    sims = [c.value for c in at.caption if c.value.startswith("vs baseline")]
+    at.toggle(key="inspect_signed").set_value(True).run()
+    assert [c.value for c in at.caption if c.value.startswith("vs baseline")] == sims
+    assert len(at.get("plotly_chart")) == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 
@@ -81,6 +82,32 @@ def test_heatmap_figure_stretches_a_native_map_over_the_image():
     heat = fig.data[1]
     assert heat.dx == pytest.approx(8.0) and heat.opacity == pytest.approx(0.4)
     assert heat.x0 + 7 * heat.dx == pytest.approx(59.5)  # last cell centred inside the image
+
+
+def test_heatmap_levels_are_one_byte_percent_of_the_maximum():
+    h = np.array([[-4.0, 2.0], [1.0, 0.0]], dtype=np.float32)
+    signed, bound = figures.heatmap_levels(h, signed=True)
+    assert signed.dtype == np.int8 and bound == 4.0
+    assert signed.tolist() == [[-100, 50], [25, 0]]
+    absolute, bound = figures.heatmap_levels(h, signed=False)
+    assert absolute.tolist() == [[100, 50], [25, 0]]
+    flat, _ = figures.heatmap_levels(np.zeros((2, 2)), signed=False)
+    assert flat.max() == 0
+
+
+def test_heatmap_figure_sends_the_photo_once_as_png_and_the_map_as_levels():
+    img = np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    fig = figures.heatmap_figure(img, np.linspace(-1, 1, 32 * 48).reshape(32, 48), signed=True, split=20)
+    photo, heat = fig.data
+    assert photo.source.startswith("data:image/png;base64,")
+    decoded = Image.open(io.BytesIO(base64.b64decode(photo.source.split(",", 1)[1])))
+    assert np.array_equal(np.asarray(decoded), img)  # lossless
+    assert heat.z.dtype == np.int8 and (heat.zmin, heat.zmax) == (-100, 100)
+    assert "% of max h (1)" in heat.hovertemplate
+    (line,) = fig.layout.shapes
+    assert line.x0 == line.x1 == 19.5
+    spec = fig.to_json()
+    assert '"dtype":"i1"' in spec and len(spec) < 20_000  # the map travels as bytes, not float text
 
 
 def test_split_view_joins_two_maps_at_the_cut():
