@@ -87,25 +87,20 @@ def test_heavy_cell_reports_progress_while_computing_and_not_from_cache(lab):
 
     photo = synthetic_photos(1, size=32, seed=5)[0]
     calls: list[tuple[int, int]] = []
-    cell = svc.compute_cell(
-        photo,
-        lab["baseline"].id,
-        "integrated_gradients",
-        {"steps": 12},
-        progress=lambda d, t: calls.append((d, t)),
-    )
+
+    def ig_cell() -> svc.Cell:
+        report = lambda d, t: calls.append((d, t))  # noqa: E731
+        return svc.compute_cell(
+            photo, lab["baseline"].id, "integrated_gradients", {"steps": 12}, progress=report
+        )
+
+    cell = ig_cell()
     assert not cell.cached and cell.heatmap.shape == (32, 32)
     assert calls and {t for _, t in calls} == {12}  # one unit per IG point
     done = [d for d, _ in calls]
     assert done == sorted(done) and done[-1] == 12
     calls.clear()
-    again = svc.compute_cell(
-        photo,
-        lab["baseline"].id,
-        "integrated_gradients",
-        {"steps": 12},
-        progress=lambda d, t: calls.append((d, t)),
-    )
+    again = ig_cell()
     assert again.cached and calls == []
     assert np.array_equal(again.heatmap, cell.heatmap)
 
