@@ -95,3 +95,20 @@ def test_single_pass_lrp_equals_the_packed_formula_on_lite0(composite):
     packed = explain(model, x, 7, "lrp", composite=composite, create_graph=True).heatmap.detach()
     assert plain.abs().max() > 0
     assert torch.allclose(plain, packed, rtol=1e-4, atol=1e-5 * packed.abs().max())
+
+
+@pytest.mark.parametrize(
+    "layer", ["6", "4", "3"]
+)  # after a ReLU, a ReLU, and a conv whose BatchNorm is above
+def test_lrp_t_with_frozen_weights_and_any_cut_matches_its_packed_pass(vgg, images, layer):
+    frozen = [p for p in vgg.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        plain = explain(vgg, images, 1, "lrp_t", layer=layer).native
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    packed = explain(vgg, images, 1, "lrp_t", layer=layer, create_graph=True).native.detach()
+    assert plain.abs().sum() > 0
+    assert torch.allclose(plain, packed, rtol=1e-5, atol=1e-6 * packed.abs().max())

@@ -7,12 +7,17 @@ differentiated again (no backward hooks). Two modes:
 * packed (create_graph=True): the batch runs twice side by side, `[x.detach(), x]`; the first half is the
   plain forward and supplies the rule's constants (differentiable w.r.t. the weights, but not w.r.t. the
   input leaf), the second half carries the LRP input-gradient. Second derivatives are then exact.
+
+With `start_after=layer` (LRP_T) only the layers that run after `layer` get rules, and in packed mode the
+batch is doubled at that layer's output instead of at the input: the layers below run once, as in a
+plain forward, which is what makes LRP_T about as cheap as Grad-CAM inside a fooling loss.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -39,12 +44,43 @@ ACTIVATIONS = (
 )
 
 
-class _Hooks:
-    """Builds the hook closures for one model and one composite; `packed` is fixed per context."""
+@dataclass
+class LayerStart:
+    """What `lrp_rules(start_after=layer)` records: `activation` is the layer's output (B, ...), and
+    `carrier` the tensor to take the LRP gradient against (the activation itself in a single pass, the
+    second half's own view of it in the packed pass)."""
 
-    def __init__(self, packed: bool) -> None:
+    activation: torch.Tensor | None = None
+    carrier: torch.Tensor | None = None
+
+
+class _Hooks:
+    """Builds the hook closures for one model and one composite; `packed` is fixed per context.
+
+    `open` is False while the forward is still below the `start_after` layer: the hooks then leave
+    outputs alone.
+    """
+
+    def __init__(self, packed: bool, gated: bool) -> None:
         self.packed = packed
+        self.gated = gated
+        self.open = not gated
         self.inputs: dict[nn.Module, torch.Tensor] = {}
+        self.start = LayerStart()
+
+    def reset(self, module, inputs) -> None:
+        self.open = not self.gated
+        self.inputs.clear()
+
+    def begin(self, module, inputs, output):
+        """The `start_after` layer finished: rules apply from here; packed mode doubles the batch here."""
+        self.open = True
+        self.start.activation = output
+        if not self.packed:
+            self.start.carrier = output
+            return None
+        self.start.carrier = output.view_as(output)
+        return torch.cat([output, self.start.carrier])
 
     def _params(self, layer: nn.Module, bn: nn.Module | None):
         w, b = merged_params(layer, bn)
@@ -54,33 +90,45 @@ class _Hooks:
 
     def layer(self, rule: Rule):
         def hook(module, inputs, output):
+            if not self.open:
+                return None
             w, b = self._params(module, None)
             return apply_rule(rule, layer_fn(module), w, b, inputs[0], output, self.packed)
 
         return hook
 
     def store_input(self, module, inputs, output) -> None:
-        self.inputs[module] = inputs[0]
+        if self.open:
+            self.inputs[module] = inputs[0]
 
     def merged(self, layer: nn.Module, rule: Rule):
         def hook(module, inputs, output):
+            if not self.open:
+                return None
+            if layer not in self.inputs:  # its layer ran below `start_after`: the norm alone, Pass rule
+                return apply_pass(inputs[0], output, self.packed)
             w, b = self._params(layer, module)
             return apply_rule(rule, layer_fn(layer), w, b, self.inputs.pop(layer), output, self.packed)
 
         return hook
 
     def passthrough(self, module, inputs, output):
-        return apply_pass(inputs[0], output, self.packed)
+        return apply_pass(inputs[0], output, self.packed) if self.open else None
 
 
 @contextmanager
 def lrp_rules(
-    model: nn.Module, sample: torch.Tensor, composite: str, params: dict, packed: bool
-) -> Iterator[None]:
+    model: nn.Module,
+    sample: torch.Tensor,
+    composite: str,
+    params: dict,
+    packed: bool,
+    start_after: nn.Module | None = None,
+) -> Iterator[LayerStart]:
     """Attach the composite's rules (BatchNorm folded in) for the block; everything is undone afterwards."""
     lay = layout(model, sample)
     choose = COMPOSITES[composite]
-    hooks = _Hooks(packed)
+    hooks = _Hooks(packed, gated=start_after is not None)
     handles = []
     inplace = [m for m in model.modules() if getattr(m, "inplace", False) is True]
     merged_norms = set(lay.bn_of.values())
@@ -99,7 +147,10 @@ def lrp_rules(
             unmerged_norm = isinstance(m, BATCHNORMS) and m not in merged_norms
             if isinstance(m, ACTIVATIONS) or unmerged_norm:
                 handles.append(m.register_forward_hook(hooks.passthrough))
-        yield
+        if start_after is not None:  # registered last: the layer's own rule hooks still see it closed
+            handles.append(model.register_forward_pre_hook(hooks.reset))
+            handles.append(start_after.register_forward_hook(hooks.begin))
+        yield hooks.start
     finally:
         for h in handles:
             h.remove()

@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import torch
 
 from backend.errors import InvalidConfig
@@ -77,24 +75,33 @@ class LayerMethod:
         raise NotImplementedError
 
     def __call__(self, call: ExplainCall) -> Result:
+        if self.lrp:
+            return self._lrp_call(call)
         leaf = call.x.detach().requires_grad_(True)
-        packed = self.lrp and call.create_graph
-        rules = (
-            lrp_rules(call.model, call.x, call.params["composite"], call.params, packed)
-            if self.lrp
-            else nullcontext()
-        )
-        with rules, capture(call.layer) as cap:
-            logits = call.model(torch.cat([call.x.detach(), leaf]) if packed else leaf)
-        act = cap.output
-        if act is None or act.dim() != 4:
-            raise InvalidConfig("the target layer must output a (B, C, h, w) feature map; pick a conv layer")
-        if packed:
-            logits, lrp_logits = logits.chunk(2)
-        else:
-            lrp_logits = logits
-        (grad,) = call.grad(call.score(lrp_logits, call.targets(logits)), [act])
-        if packed:
-            act, grad = act[call.batch :], grad[call.batch :]
+        with capture(call.layer) as cap:
+            logits = call.model(leaf)
+        act = self._check(cap.output)
+        (grad,) = call.grad(call.score(logits, call.targets(logits)), [act])
         native = self.layer_map(call, act, grad)
         return native, call.upsample(native), logits
+
+    def _lrp_call(self, call: ExplainCall) -> Result:
+        """Rules only above the target layer; with create_graph the batch is doubled there (see engine)."""
+        packed, params = call.create_graph, call.params
+        leaf = call.x.detach().requires_grad_(True)  # the layer output needs grad even with frozen weights
+        rules = lrp_rules(call.model, call.x, params["composite"], params, packed, start_after=call.layer)
+        with rules as start:
+            logits = call.model(leaf)
+        self._check(start.activation)
+        lrp_logits = logits
+        if packed:
+            logits, lrp_logits = logits.chunk(2)
+        (grad,) = call.grad(call.score(lrp_logits, call.targets(logits)), [start.carrier])
+        native = self.layer_map(call, start.activation, grad)
+        return native, call.upsample(native), logits
+
+    @staticmethod
+    def _check(act: torch.Tensor | None) -> torch.Tensor:
+        if act is None or act.dim() != 4:
+            raise InvalidConfig("the target layer must output a (B, C, h, w) feature map; pick a conv layer")
+        return act
