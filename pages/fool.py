@@ -7,7 +7,8 @@ import streamlit as st
 from backend.errors import InvalidConfig
 from backend.services import fool_form as svc
 from backend.services.checkpoints import registry
-from backend.services.figures import heatmap_figure
+from backend.services.figures import drawing_figure, heatmap_figure
+from backend.services.mask_draw import selection_mask
 from pages._ui import ensure_routed, guard, pick_checkpoint
 
 ensure_routed()
@@ -107,9 +108,31 @@ interpreter = c2.selectbox(
 preset_params = st.session_state.get("f_preset_params", {})
 attack_params: dict = {}
 if attack == "location":
-    mode = st.radio("Mask", ["Preset", "Draw a rectangle", "Upload"], horizontal=True, key="f_mask_mode")
+    mode = st.radio(
+        "Mask", ["Preset", "Draw", "Draw a rectangle", "Upload"], horizontal=True, key="f_mask_mode"
+    )
     if mode == "Preset":
         attack_params["mask"] = st.selectbox("Mask preset", svc.mask_presets(), key="f_mask_preset")
+    elif mode == "Draw":
+        st.caption(
+            "Circle the region the explanation should move to with the lasso (or pick the box tool "
+            "in the chart's toolbar); several shapes add up. Double-click the image to start over."
+        )
+        with guard("Drawing"):
+            picture = svc.preview_photo(dataset, size)
+            event = st.plotly_chart(
+                drawing_figure(svc.model_view(base, picture)),
+                key="f_mask_draw",
+                on_select="rerun",
+                selection_mode=("lasso", "box"),
+                config={"displayModeBar": True, "modeBarButtonsToRemove": ["toImage"]},
+            )
+            mask = selection_mask(size, event.selection if event else None)
+            if mask is None:
+                st.info("Nothing drawn yet: the job needs a mask.", icon=":material/gesture:")
+            else:
+                attack_params["mask"] = svc.save_array(mask, "mask")
+                st.caption(f"Drawn mask: {int(mask.sum())} of {size * size} pixels ({mask.mean():.0%}).")
     elif mode == "Draw a rectangle":
         r = st.slider("Rows (fraction of the image)", 0.0, 1.0, (0.0, 0.25), 0.01, key="f_rect_rows")
         c = st.slider("Columns (fraction of the image)", 0.0, 1.0, (0.0, 0.25), 0.01, key="f_rect_cols")
@@ -206,6 +229,8 @@ if st.button("Submit fooling job", type="primary", key="f_submit"):
     with guard("Not submitted"):
         if dataset is None:
             raise InvalidConfig("Choose the training images first (dataset).")
+        if attack == "location" and "mask" not in attack_params:
+            raise InvalidConfig("Draw or upload the mask first (or pick a preset mask).")
         job_id = svc.submit(svc.build_config(values))
         st.success(f"Job `{job_id}` queued.")
         st.page_link(

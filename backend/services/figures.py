@@ -115,6 +115,41 @@ def heatmap_figure(
     return go.Figure(spec)
 
 
+def drawing_figure(image: np.ndarray, *, height: int = 360, grid: int = 32) -> go.Figure:
+    """The image to draw a mask on with plotly's lasso / box select (x = column, y = row).
+
+    Selection tools need a selectable trace, so an invisible `grid` x `grid` lattice of points covers
+    the image; only the selection's outline is used (`backend.services.mask_draw`).
+    """
+    img = np.asarray(image)
+    h_img, w_img = img.shape[:2]
+    xs = np.linspace(0, w_img - 1, min(grid, w_img))
+    ys = np.linspace(0, h_img - 1, min(grid, h_img))
+    gx, gy = np.meshgrid(xs, ys)
+    spec = {
+        "data": [
+            {"type": "image", "source": png_data_uri(img), "hoverinfo": "skip"},
+            {
+                "type": "scatter",
+                "x": gx.ravel().astype(np.float32),
+                "y": gy.ravel().astype(np.float32),
+                "mode": "markers",
+                "marker": {"size": 4, "opacity": 0},
+                "hoverinfo": "skip",
+                "showlegend": False,
+            },
+        ],
+        "layout": {
+            "height": height,
+            "dragmode": "lasso",
+            "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+            "xaxis": {"visible": False, "range": [-0.5, w_img - 0.5], "fixedrange": True},
+            "yaxis": {"visible": False, "range": [h_img - 0.5, -0.5], "scaleanchor": "x", "fixedrange": True},
+        },
+    }
+    return go.Figure(spec)
+
+
 def colorize(heatmap: np.ndarray, *, colorscale: str = "Inferno", signed: bool = False) -> np.ndarray:
     """RGB uint8 (H, W, 3) rendering of a heatmap with a plotly colour scale (for PNG export)."""
     hm, zmin, zmax = display_heatmap(heatmap, signed=signed)

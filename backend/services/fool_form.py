@@ -182,6 +182,13 @@ def preview_target(
     )
 
 
+def model_view(card_id: str, photo: Photo) -> np.ndarray:
+    """The photo as the checkpoint sees it (its input size), uint8 (H, W, 3): what a mask is drawn on."""
+    from backend.services.inspect import model_input
+
+    return model_input(photo, registry().card(card_id).preprocessing)[1]
+
+
 def preview_photo(dataset: dict | None, size: int) -> Photo:
     """One image to preview the target on: a sample photo for the samples set, else a shapes image."""
     from backend.services.photos import sample_photos, synthetic_photos

@@ -177,6 +177,25 @@ def _pick_image(page, name: str) -> None:
     page.get_by_role("option", name=name, exact=True).click()
 
 
+def _draw_mask(page, corners=((0.2, 0.2), (0.6, 0.2), (0.6, 0.6), (0.2, 0.6))) -> int:
+    """Lasso a polygon (fractions of the picture) on the Fool page's Draw mask; returns its pixels."""
+    page.get_by_text("Draw", exact=True).click()
+    _wait_idle(page)
+    drag = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
+    drag.wait_for(timeout=30_000)
+    box = drag.bounding_box()
+    at = [(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy) for fx, fy in corners]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in [*at[1:], at[0]]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    caption = page.get_by_text(re.compile(r"Drawn mask: \d+ of"))
+    caption.first.wait_for(timeout=30_000)
+    _wait_idle(page)
+    return int(re.search(r"Drawn mask: (\d+) of", caption.first.inner_text()).group(1))
+
+
 def _wait_idle(page) -> None:
     """Until Streamlit's script run ends (the status widget disappears)."""
     page.wait_for_timeout(300)
@@ -239,6 +258,10 @@ def test_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
                 box.fill(value)
                 box.press("Enter")
                 _wait_idle(page)
+            drawn = _draw_mask(page)  # a lasso square over 0.2..0.6 of the 32 px picture
+            assert 12**2 <= drawn <= 14**2, drawn
+            (saved,) = (tmp_path / "data" / "uploads" / "masks").glob("mask-*.npy")
+            assert int(np.load(saved, allow_pickle=False).sum()) == drawn
             page.screenshot(path=str(artifacts_dir / "e2e-2-fool.png"), full_page=True)
             page.get_by_role("button", name="Submit fooling job").click()
             queued = page.get_by_text(re.compile(r"Job .* queued"))

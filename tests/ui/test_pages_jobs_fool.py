@@ -37,6 +37,19 @@ def test_fool_location_mask_rectangle_and_preview(lab, app_page):
     assert any("rectangle is empty" in e for e in messages(at))
 
 
+def test_fool_location_draw_mode_needs_a_drawing_before_submit(lab, app_page):
+    at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
+    at.selectbox(key="f_attack").set_value("location").run()
+    charts_before = len(at.get("plotly_chart"))
+    at.radio(key="f_mask_mode").set_value("Draw").run()
+    assert not at.exception and not messages(at)
+    assert len(at.get("plotly_chart")) == charts_before + 1  # the picture to draw on
+    assert any("Nothing drawn yet" in i.value for i in at.info)
+    at.button(key="f_submit").click().run()
+    assert any("Draw or upload the mask first" in e for e in messages(at)), messages(at)
+    assert jobs.list_jobs() == []
+
+
 def test_jobs_page_lists_polls_and_cancels(lab, app_page):
     job_id = jobs.submit("selftest", {"steps": 2})
     at = app_page("pages/jobs.py", query={"job": job_id})
