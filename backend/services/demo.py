@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend.config import get_settings
@@ -38,6 +39,20 @@ LITE0_FOOL = {
     "batch_size": 4,
     "name": LITE0_FOOLED_NAME,
 }
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """What a first start trains and fools. The default is the classroom demo; a test passes a quicker
+    plan (the configs travel with the jobs, so the worker runs whatever the plan says)."""
+
+    train: dict = field(default_factory=lambda: dict(TRAIN_CONFIG))
+    shapes_fool: dict = field(default_factory=dict)  # overrides on the SHAPES_PRESET config
+    lite0_fool: dict | None = field(default_factory=lambda: dict(LITE0_FOOL))  # None: no Lite0 pair
+
+
+DEFAULT_PLAN = SeedPlan()
+POLL_S = 3.0  # how often the sidebar advances the seeding while it runs
 
 
 def enabled() -> bool:
@@ -85,7 +100,12 @@ def _fool_config(base_id: str, preset: dict, name: str) -> dict:
     return build_config(cfg)
 
 
-def advance() -> str | None:
+def pending() -> bool:
+    """Seeding is switched on and not finished (the sidebar then keeps polling `advance`)."""
+    return enabled() and not read_state().get("done")
+
+
+def advance(plan: SeedPlan = DEFAULT_PLAN) -> str | None:
     """Take the next seeding step if one is due; returns a line for the sidebar while seeding runs."""
     if not enabled():
         return None
@@ -101,18 +121,21 @@ def advance() -> str | None:
             if any(c.kind != "pretrained" for c in reg.list()):
                 state["done"] = True  # not a first start: leave the user's registry alone
                 return None
-            state["train_job"] = jobs.submit("train", dict(TRAIN_CONFIG))
-            if builtin:
+            state["train_job"] = jobs.submit("train", dict(plan.train))
+            if builtin and plan.lite0_fool is not None:
                 lite0 = builtin[0].id
                 state["lite0"] = lite0
-                state["lite0_job"] = jobs.submit("fool", _fool_config(lite0, LITE0_FOOL, LITE0_FOOLED_NAME))
+                lite0_cfg = _fool_config(lite0, plan.lite0_fool, LITE0_FOOLED_NAME)
+                state["lite0_job"] = jobs.submit("fool", lite0_cfg)
         notes = []
         if "shapes_fool_job" not in state:
             st, made = _job_checkpoint(state["train_job"])
             if st == "succeeded" and made:
                 state["shapes"] = made
                 shapes_preset = get_preset(SHAPES_PRESET)
-                shapes_preset["dataset"] = dict(shapes_preset["dataset"], size=_size(made))
+                overrides = dict(plan.shapes_fool)
+                dataset = {**shapes_preset["dataset"], **overrides.pop("dataset", {}), "size": _size(made)}
+                shapes_preset |= overrides | {"dataset": dataset}
                 state["shapes_fool_job"] = jobs.submit(
                     "fool", _fool_config(made, shapes_preset, SHAPES_FOOLED_NAME)
                 )
