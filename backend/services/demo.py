@@ -52,7 +52,6 @@ class SeedPlan:
 
 
 DEFAULT_PLAN = SeedPlan()
-POLL_S = 3.0  # how often the sidebar advances the seeding while it runs
 
 
 def enabled() -> bool:
