@@ -58,7 +58,9 @@ class _Hooks:
     """Builds the hook closures for one model and one composite; `packed` is fixed per context.
 
     `open` is False while the forward is still below the `start_after` layer: the hooks then leave
-    outputs alone.
+    outputs alone. In packed mode a hooked module runs on the first half of the batch only (a forward
+    pre-hook keeps the whole input aside): the second half's plain output is never used, so computing
+    it -- and back-propagating zeros through it twice -- would only cost time.
     """
 
     def __init__(self, packed: bool, gated: bool) -> None:
@@ -88,32 +90,43 @@ class _Hooks:
             w, b = w.detach(), (None if b is None else b.detach())
         return w, b
 
+    def halve(self, module, inputs):
+        """Packed pre-hook: keep the whole input for the rule, run the module on the first half."""
+        if not self.open:
+            return None
+        self.inputs[module] = inputs[0]
+        return (inputs[0][: inputs[0].shape[0] // 2], *inputs[1:])
+
+    def store_input(self, module, inputs, output) -> None:
+        if self.open:
+            self.inputs[module] = inputs[0]
+
+    def _input(self, module: nn.Module, inputs) -> torch.Tensor:
+        return self.inputs.pop(module) if self.packed else inputs[0]
+
     def layer(self, rule: Rule):
         def hook(module, inputs, output):
             if not self.open:
                 return None
             w, b = self._params(module, None)
-            return apply_rule(rule, layer_fn(module), w, b, inputs[0], output, self.packed)
+            return apply_rule(rule, layer_fn(module), w, b, self._input(module, inputs), output, self.packed)
 
         return hook
-
-    def store_input(self, module, inputs, output) -> None:
-        if self.open:
-            self.inputs[module] = inputs[0]
 
     def merged(self, layer: nn.Module, rule: Rule):
         def hook(module, inputs, output):
             if not self.open:
                 return None
             if layer not in self.inputs:  # its layer ran below `start_after`: the norm alone, Pass rule
-                return apply_pass(inputs[0], output, self.packed)
+                a = inputs[0]
+                return apply_pass(a, output[: a.shape[0] // 2] if self.packed else output, self.packed)
             w, b = self._params(layer, module)
             return apply_rule(rule, layer_fn(layer), w, b, self.inputs.pop(layer), output, self.packed)
 
         return hook
 
     def passthrough(self, module, inputs, output):
-        return apply_pass(inputs[0], output, self.packed) if self.open else None
+        return apply_pass(self._input(module, inputs), output, self.packed) if self.open else None
 
 
 @contextmanager
@@ -138,14 +151,19 @@ def lrp_rules(
         for layer in lay.order:
             rule = choose(layer, layer is lay.first, params)
             bn = lay.bn_of.get(layer)
+            if packed:
+                handles.append(layer.register_forward_pre_hook(hooks.halve))
             if bn is None:
                 handles.append(layer.register_forward_hook(hooks.layer(rule)))
             else:
-                handles.append(layer.register_forward_hook(hooks.store_input))
+                if not packed:
+                    handles.append(layer.register_forward_hook(hooks.store_input))
                 handles.append(bn.register_forward_hook(hooks.merged(layer, rule)))
         for m in model.modules():
             unmerged_norm = isinstance(m, BATCHNORMS) and m not in merged_norms
             if isinstance(m, ACTIVATIONS) or unmerged_norm:
+                if packed:
+                    handles.append(m.register_forward_pre_hook(hooks.halve))
                 handles.append(m.register_forward_hook(hooks.passthrough))
         if start_after is not None:  # registered last: the layer's own rule hooks still see it closed
             handles.append(model.register_forward_pre_hook(hooks.reset))

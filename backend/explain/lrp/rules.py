@@ -129,15 +129,19 @@ def apply_rule(
     packed: bool,
 ) -> torch.Tensor:
     """Replace the layer output `z` by the rule's modified forward (see the module docstring)."""
-    rho = rule.modified(fn, a, w, b)
     if not packed:
+        rho = rule.modified(fn, a, w, b)
         zc = z.detach()
         if rho is None:  # rho = z: z / stabilize(z) == |z| / (|z| + eps), also at z == 0
             return relay(z, z, lambda: _shrink(zc, rule.eps))
         return relay(z, rho, lambda: zc / rule.stabilize(rho.detach()))
-    rho = z if rho is None else rho
-    n = z.shape[0] // 2
-    z_a, rho_a, rho_b = z[:n], rho[:n], rho[n:]
+    # packed: `z` is the layer's output on the first half only, `a` the whole doubled input
+    n = a.shape[0] // 2
+    a_a, a_b, z_a = a[:n], a[n:], z
+    rho_a = rule.modified(fn, a_a, w, b)
+    rho_a = z_a if rho_a is None else rho_a
+    rho_b = rule.modified(fn, a_b, w, b)
+    rho_b = fn(a_b, w, b) if rho_b is None else rho_b
     c = z_a / rule.stabilize(rho_a)
     return torch.cat([z_a, rho_b * c + (z_a - rho_a * c)])
 
@@ -159,7 +163,7 @@ def apply_pass(a: torch.Tensor, out: torch.Tensor, packed: bool) -> torch.Tensor
         ac, oc = a.detach(), out.detach()
         # out / a, read as 0 where a == 0 (the relevance a * g is 0 there, and the layer below zeroes it)
         return relay(out, a, lambda: torch.nan_to_num_(oc / ac, nan=0.0, posinf=0.0, neginf=0.0))
-    n = a.shape[0] // 2
-    a_a, a_b, out_a = a[:n], a[n:], out[:n]
+    n = a.shape[0] // 2  # packed: `out` is the output on the first half only
+    a_a, a_b, out_a = a[:n], a[n:], out
     ratio = _ratio(out_a, a_a)
     return torch.cat([out_a, a_b * ratio + (out_a - a_a * ratio)])
