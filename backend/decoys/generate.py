@@ -28,6 +28,7 @@ from torch import nn
 
 from backend.decoys.features import layer_output
 from backend.decoys.masks import patch_masks
+from backend.decoys.windows import Windows, plan_windows, receptive_field
 from backend.errors import InvalidConfig, InvalidImage
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
@@ -121,26 +122,27 @@ def feature_distance(
         )
 
 
-def _optimise_chunk(feats, normalize, x, masks, signs, f0, eps, c, s: DecoySettings):
-    """One round of Eq. 8 for a batch of masks: the best feasible decoys, their deviation and distance,
-    and how many decoy-iterations (forward + backward of one decoy to layer l) were spent.
+def _optimise_chunk(feats, normalize, xb, masks, signs, f0, eps, c, s: DecoySettings):
+    """One round of Eq. 8 for a batch of masks over base images `xb` (n, C, h, w) (the input, or each
+    mask's window of it) with their layer-l features `f0`: the best feasible decoys, their deviation
+    and distance, and how many decoy-iterations (forward + backward of one decoy to layer l) were spent.
 
     Only the decoys still running are pushed through the layers, so the batch gets cheaper as
     decoys finish (under the paper's stopping rule most finish after a few iterations).
     """
     n = masks.shape[0]
-    m = masks[:, None].expand(-1, x.shape[0], -1, -1)
-    sgn = signs.view(-1, 1, 1, 1).to(x.dtype)
-    xb = x[None].expand(n, -1, -1, -1)
+    m = masks[:, None].expand(-1, xb.shape[1], -1, -1)
+    sgn = signs.view(-1, 1, 1, 1).to(xb.dtype)
     xhat0 = torch.atanh(2 * xb.clamp(_EDGE, 1 - _EDGE) - 1)
     # ReLU has zero gradient at 0: start a hair inside the mask in the direction s so the L1 term pulls.
     xhat = torch.where(m, xhat0 + 1e-2 * sgn, xhat0).clone().requires_grad_(True)
     opt = torch.optim.Adam([xhat], lr=s.lr)
-    tau = torch.full((n,), eps if s.tau is None else s.tau, device=x.device)
+    device = xb.device
+    tau = torch.full((n,), eps if s.tau is None else s.tau, device=device)
     best = xb.clone()
-    best_dev = torch.zeros(n, device=x.device)
-    best_linf = torch.zeros(n, device=x.device)
-    active = torch.ones(n, dtype=torch.bool, device=x.device)  # still taking steps
+    best_dev = torch.zeros(n, device=device)
+    best_linf = torch.zeros(n, device=device)
+    active = torch.ones(n, dtype=torch.bool, device=device)  # still taking steps
     evaluate = active.clone()  # to be evaluated this iteration: the active ones and the just-stopped
     spent = 0
     for step in range(s.steps + 1):
@@ -150,7 +152,7 @@ def _optimise_chunk(feats, normalize, x, masks, signs, f0, eps, c, s: DecoySetti
         spent += idx.numel()
         mi, xbi, si = m[idx], xb[idx], sgn[idx]
         xt = torch.where(mi, (torch.tanh(xhat[idx]) + 1) / 2, xbi)
-        diff = (feats(normalize(xt)) - f0).abs().flatten(1)
+        diff = (feats(normalize(xt)) - f0[idx if f0.shape[0] > 1 else slice(None)]).abs().flatten(1)
         linf = diff.detach().amax(1)
         dev = F.relu((xt - xbi) * si).flatten(1).sum(1)
         better = (linf <= eps) & (dev.detach() > best_dev[idx])
@@ -177,20 +179,23 @@ def _optimise_chunk(feats, normalize, x, masks, signs, f0, eps, c, s: DecoySetti
     return best, best_dev, best_linf, spent
 
 
-def _rounds(feats, normalize, x, masks, signs, f0, eps, settings: DecoySettings):
+def _rounds(feats, normalize, xb, masks, signs, f0, eps, settings: DecoySettings):
     """ "If it fails, double c and repeat": a mask fails when no feasible change was found (the best
     feasible iterate is still x itself), e.g. because a small c let every iterate overshoot epsilon."""
-    n = masks.shape[0]
-    best = x[None].repeat(n, 1, 1, 1)
-    dev = torch.zeros(n, device=x.device)
-    linf = torch.zeros(n, device=x.device)
-    c_used = torch.full((n,), settings.c, device=x.device)
-    todo = torch.ones(n, dtype=torch.bool, device=x.device)
+    n, device = masks.shape[0], xb.device
+    best = xb.clone()
+    dev = torch.zeros(n, device=device)
+    linf = torch.zeros(n, device=device)
+    c_used = torch.full((n,), settings.c, device=device)
+    todo = torch.ones(n, dtype=torch.bool, device=device)
     c = settings.c
     spent = 0
     for _ in range(settings.max_doublings + 1):
         sel = todo.nonzero().flatten()
-        b, d, lf, k = _optimise_chunk(feats, normalize, x, masks[sel], signs[sel], f0, eps, c, settings)
+        f0_sel = f0[sel] if f0.shape[0] > 1 else f0
+        b, d, lf, k = _optimise_chunk(
+            feats, normalize, xb[sel], masks[sel], signs[sel], f0_sel, eps, c, settings
+        )
         spent += k
         gain = d > dev[sel]
         best[sel[gain]], dev[sel[gain]], linf[sel[gain]] = b[gain], d[gain], lf[gain]
@@ -219,29 +224,45 @@ def optimise_decoys(
     masks = masks.to(x.device)
     all_masks = masks.repeat(len(settings.signs), 1, 1)
     all_signs = torch.tensor(settings.signs, device=x.device).repeat_interleave(masks.shape[0])
-    out, devs, linfs, cs, spent = [], [], [], [], 0
+    out, devs, cs, spent = [], [], [], 0
+    windows = plan_windows(masks, receptive_field(model, settings.layer))
+    if windows is not None:
+        windows = Windows(
+            windows.top * len(settings.signs), windows.left * len(settings.signs), windows.h, windows.w
+        )
     with layer_output(model, settings.layer) as feats:
         with torch.no_grad():
             f0 = feats(normalize(x[None]))
         eps = _epsilon(settings, f0)
-        chunks = list(zip(all_masks.split(settings.batch_size), all_signs.split(settings.batch_size)))
-        for i, (mk, sg) in enumerate(chunks):
-            best, dev, linf, c_used, k = _rounds(feats, normalize, x, mk, sg, f0, eps, settings)
+        chunks = torch.arange(all_masks.shape[0], device=x.device).split(settings.batch_size)
+        for i, idx in enumerate(chunks):
+            if windows is None:
+                xb, mk, f0_b = x[None].expand(len(idx), -1, -1, -1), all_masks[idx], f0
+            else:
+                xb, mk = windows.crop(x, idx), windows.crop_masks(all_masks, idx)
+                with torch.no_grad():
+                    f0_b = feats(normalize(xb))
+            best, dev, _, c_used, k = _rounds(feats, normalize, xb, mk, all_signs[idx], f0_b, eps, settings)
             spent += k
-            out.append(best)
+            out.append(best if windows is None else windows.paste(x, best, idx))
             devs.append(dev)
-            linfs.append(linf)
             cs.append(c_used)
             if progress is not None:
                 progress((i + 1) / len(chunks))
+    decoys, deviation = torch.cat(out), torch.cat(devs)
+    # the constraint, checked on the full images (also the guarantee behind the windows)
+    linf = feature_distance(model, x, decoys, settings.layer, normalize)
+    broken = linf > eps * (1 + 1e-5)
+    if broken.any():  # should not happen; a decoy that breaks it falls back to x (trivially valid)
+        decoys[broken], deviation[broken], linf[broken] = x, 0.0, 0.0
     return DecoySet(
-        decoys=torch.cat(out),
+        decoys=decoys,
         masks=all_masks,
         signs=all_signs,
-        linf=torch.cat(linfs),
+        linf=linf,
         epsilon=float(eps),
         c_used=torch.cat(cs),
-        deviation=torch.cat(devs),
+        deviation=deviation,
         iterations=spent,
     )
 
