@@ -149,6 +149,9 @@ class CenterMass(Attack):
     """001 eq. (5): minus the L1 shift of the centre of mass from the original's, / image diagonal.
 
     Training minimises the negative shift; the test loss is the shift itself (R_f = [0.1, 1]).
+    A map with no positive mass has no centre: `center_of_mass` would put it in the middle of the
+    image, which is itself a "shift" from an off-centre object. Such a map counts as not moved (shift
+    0), so an explanation that collapsed to nothing is neither a success nor rewarded in training.
     """
 
     name, label = "center_mass", "Center-mass"
@@ -158,8 +161,10 @@ class CenterMass(Attack):
         return {"com": center_of_mass(originals[0])}
 
     def test_loss(self, heatmaps, ref, cfg):
-        shift = (center_of_mass(heatmaps[0]) - ref["com"].to(heatmaps[0].device)).abs().sum(1)
-        return shift / _diagonal(heatmaps[0])
+        h = heatmaps[0]
+        shift = (center_of_mass(h) - ref["com"].to(h.device)).abs().sum(1)
+        has_mass = h.clamp_min(0).flatten(1).sum(1) > 0
+        return torch.where(has_mass, shift, torch.zeros_like(shift)) / _diagonal(h)
 
     def loss(self, heatmaps, ref, cfg):
         return -self.test_loss(heatmaps, ref, cfg)

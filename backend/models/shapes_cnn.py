@@ -1,9 +1,16 @@
 """The small CNN for the synthetic shapes data: fast on a CPU, explanation layer at 1/8 resolution.
 
-Strided 3x3 convolutions with BatchNorm and ReLU modules; global *max* pooling, because the object
-covers a small part of a cluttered image (averaging would drown it in background features). The last
-conv stage (`features.14`, its ReLU output) is the Grad-CAM / LRP_T layer: 8x8 at 64 px, ~39 px
-receptive field.
+Strided 3x3 convolutions with BatchNorm and ReLU modules, a small spatial head (1x1 convolution +
+ReLU, the per-cell counterpart of the papers' VGG fully connected layers), global *average* pooling and
+one linear layer. The last conv stage (`features.17`, its ReLU output) is the Grad-CAM / LRP_T layer.
+
+Why this shape: average pooling keeps the explanation layer's relevance spatial, every 8x8 cell reaches
+the logit in proportion to its evidence, so fooling can move LRP_T and Grad-CAM maps anywhere. (Global
+max pooling, used before, passed LRP relevance through one cell per channel, and Location fooling of
+LRP_T could not succeed.) The nonlinear head keeps LRP_T distinct from Grad-CAM: with only pooling and
+a linear layer after the target layer, both would be the same class-activation map. Averaging dilutes
+the small object among background cells, so a second stride-1 stage at 8x8 (receptive field ~55 px:
+the object and its context) keeps the held-out accuracy of the max-pooled net (~97%).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-TARGET_LAYER = "features.14"
+TARGET_LAYER = "features.17"
 
 
 def _stage(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
@@ -28,8 +35,10 @@ class ShapesCNN(nn.Module):
             *_stage(2 * w, 2 * w, 1),
             *_stage(2 * w, 4 * w, 2),
             *_stage(4 * w, 4 * w, 1),
+            *_stage(4 * w, 4 * w, 1),
         )
-        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.head = nn.Sequential(nn.Conv2d(4 * w, 4 * w, 1), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.classifier = nn.Linear(4 * w, num_classes)
         for module in self.modules():
@@ -37,4 +46,4 @@ class ShapesCNN(nn.Module):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.pool(self.features(x))))
+        return self.classifier(self.flatten(self.pool(self.head(self.features(x)))))

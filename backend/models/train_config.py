@@ -15,7 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "size": 64,
     "n_train": 4000,
     "n_val": 500,
-    "epochs": 8,
+    "epochs": 10,
     "batch_size": 32,
     "lr": 4e-3,
     "name": "shapes CNN",

@@ -72,6 +72,20 @@ def test_center_mass_test_loss_is_the_l1_shift_over_the_diagonal():
     assert attack.loss([h], ref, cfg).item() == pytest.approx(-t.item())
 
 
+def test_center_mass_counts_a_collapsed_map_as_not_moved():
+    attack = ATTACKS["center_mass"]
+    cfg = attack.setup({}, 11, 5)
+    h0 = torch.zeros(2, 11, 11)
+    h0[:, 1, 1] = 1  # object near a corner: the middle of the image is far from it
+    ref = attack.reference([h0], cfg)
+    empty = torch.zeros(2, 11, 11, requires_grad=True)
+    negative = -torch.ones(2, 11, 11)
+    assert attack.test_loss([empty], ref, cfg).tolist() == [0.0, 0.0]
+    assert attack.test_loss([negative], ref, cfg).tolist() == [0.0, 0.0]
+    loss = attack.loss([empty], ref, cfg).sum()
+    assert loss.item() == 0.0  # no reward for collapsing, unlike a real shift (< 0)
+
+
 def test_com_point_distance_and_target_heatmap():
     attack = ATTACKS["com_point"]
     cfg = attack.setup({"point": [1.0, 1.0]}, 11, 5)
