@@ -1,12 +1,13 @@
-"""End to end in a real chromium: the app and a queue worker on loopback, a temp data dir.
+"""End to end in a real chromium: the app and a queue worker on loopback, an empty temp lab.
 
-Upload a photo, see heatmaps of two checkpoints, submit a short fooling job from the form, watch it
-reach "succeeded" in Jobs, open its checkpoint in Inspect. Timings are reported, not asserted.
+The lab seeds itself like a classroom first start (train the shapes model, fool a copy, through the
+queue). Then: upload photos, see heatmaps of the two seeded checkpoints, draw a Location mask and
+submit a short fooling job from the form, watch it reach "succeeded" in Jobs, open its checkpoint in
+Inspect, evaluate the pair. Timings are reported, not asserted.
 """
 
 from __future__ import annotations
 
-import copy
 import io
 import os
 import re
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+
+from backend.services.demo import SeedPlan
+from tests.ui.helpers import TINY_SHAPES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,6 +39,12 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+# The classroom seeding's configs, made small (the worker runs exactly what the plan submits).
+QUICK_SEED = SeedPlan(
+    train=dict(TINY_SHAPES),
+    shapes_fool={"steps": 3, "batch_size": 16, "dataset": {"n": 64}},
+    lite0_fool=None,
+)
 TIMING_NAME = "ui_timing.md"  # written to the artifacts dir; benchmarks/results/ holds recorded runs
 # Records the time of the page's last DOM change; installed just before an action is timed.
 WATCH_JS = """() => {
@@ -79,51 +88,83 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def served_lab(tmp_path, tiny_shapes):
-    """A registry with the shapes baseline + a perturbed copy, a worker and the app on a free port."""
-    from backend.models.registry import Registry
-
-    models = tmp_path / "models"
-    reg = Registry(root=models)
-    model, card = tiny_shapes
-    common = dict(architecture=card.architecture, classes=card.classes, preprocessing=card.preprocessing)
-    base = reg.save(model, name="shapes-base", kind="trained", **common)
-    other = copy.deepcopy(model)
-    with torch.no_grad():
-        gen = torch.Generator().manual_seed(1)
-        for p in other.parameters():
-            p.add_(0.2 * p.abs().mean() * torch.randn(p.shape, generator=gen))
-    copy_card = reg.save(other, name="shapes-copy", kind="trained", parent=base.id, **common)
+def served_lab(tmp_path, monkeypatch):
+    """A worker and the app on a free port over an empty lab, seeded like a classroom first start
+    (through the queue, with a quick plan): the trained shapes model and its fooled child."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (./lab test installs it)")
+    from backend.services import demo
 
     env = dict(os.environ)
     env |= {
         "FOOLING_LAB_DATA": str(tmp_path / "data"),
-        "FOOLING_LAB_MODELS": str(models),
+        "FOOLING_LAB_MODELS": str(tmp_path / "models"),
         "FOOLING_LAB_DEVICE": "cpu",
-        "FOOLING_LAB_SEED_DEMO": "0",
+        "FOOLING_LAB_SEED_DEMO": "0",  # the app's sidebar would seed with the full classroom plan
         "OMP_NUM_THREADS": "1",
     }
     env.pop("FOOLING_LAB_QUEUE_URL", None)
+    for name in ("FOOLING_LAB_DATA", "FOOLING_LAB_MODELS", "FOOLING_LAB_DEVICE"):
+        monkeypatch.setenv(name, env[name])  # this process submits the seeding jobs to the same lab
+    monkeypatch.setenv("FOOLING_LAB_SEED_DEMO", "1")
+    monkeypatch.delenv("FOOLING_LAB_QUEUE_URL", raising=False)
     port = _free_port()
     logs = tmp_path / "logs"
     logs.mkdir()
     serve = [sys.executable, "-m", "backend", "serve", "--port", str(port), "--address", "127.0.0.1"]
-    procs = [
-        subprocess.Popen(
-            serve,
-            cwd=ROOT,
-            env=env,
-            stdout=open(logs / "serve.log", "w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    ]
+    proc = subprocess.Popen(
+        serve,
+        cwd=ROOT,
+        env=env,
+        stdout=open(logs / "serve.log", "w"),  # noqa: SIM115 - lives with the process
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health")
-        yield {"url": f"http://127.0.0.1:{port}", "base": base, "copy": copy_card, "logs": logs}
+        t0 = time.perf_counter()
+        first_note = demo.advance(QUICK_SEED)  # what the sidebar does on a first start...
+        deadline = time.monotonic() + 240
+        while demo.advance(QUICK_SEED) is not None:  # ...and every few seconds after
+            if time.monotonic() > deadline:
+                pytest.fail(f"demo seeding did not finish: {demo.read_state()}")
+            time.sleep(1.0)
+        seeded_s = time.perf_counter() - t0
+        state = demo.read_state()
+        from backend.models.registry import Registry
+
+        reg = Registry()
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "base": reg.card(state["shapes"]),
+            "copy": reg.card(state["shapes_fooled"]),
+            "seed": state,
+            "first_note": first_note,
+            "seeded_s": seeded_s,
+            "logs": logs,
+        }
     finally:
-        for p in procs:
-            _stop(p)
+        _stop(proc)
+
+
+def _check_seeding(lab: dict) -> None:
+    """The first start queued `train`, then `fool` on its result; both succeeded, the fooled child
+    names its parent, and the landing page's pair is ready."""
+    from backend import jobs
+    from backend.services import demo
+
+    state, base, fooled = lab["seed"], lab["base"], lab["copy"]
+    assert lab["first_note"] and "training the shapes model" in lab["first_note"]
+    for key in ("train_job", "shapes_fool_job"):
+        record = jobs.get(state[key])
+        assert record.state == "succeeded", record.error
+    assert sorted(r.kind for r in jobs.list_jobs()) == ["fool", "train"]  # the quick plan has no Lite0
+    assert base.kind == "trained" and base.architecture == "shapes_cnn" and base.preprocessing["size"] == 32
+    assert fooled.kind == "fooled" and fooled.parent == base.id
+    assert fooled.config["attack"] == "location" and fooled.config["interpreter"] == "gradcam"
+    assert fooled.config["steps"] == QUICK_SEED.shapes_fool["steps"]
+    assert ("Shapes CNN on synthetic shapes", base.id, fooled.id) in demo.demo_pairs()
+    assert demo.advance(QUICK_SEED) is None and len(jobs.list_jobs()) == 2  # done: nothing more queued
 
 
 def _photo_png(cx: int = 150) -> bytes:
@@ -203,15 +244,14 @@ def _wait_idle(page) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
+def test_seeded_lab_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("chromium is not installed (./lab test installs it)")
+    _check_seeding(served_lab)  # 0. the first start trained a model and fooled a copy through the queue
     url, base, copy_card = served_lab["url"], served_lab["base"], served_lab["copy"]
     photo, other = tmp_path / "photo.png", tmp_path / "other.png"
     photo.write_bytes(_photo_png())
     other.write_bytes(_photo_png(cx=90))
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"seeding_s": served_lab["seeded_s"]}
     with playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 2600})
@@ -336,6 +376,7 @@ def _report(t: dict[str, float], artifacts_dir: Path) -> None:
         f"| display change (Signed; grid fragment only) | | {t['display_change_browser_s']:.2f} | < 0.5 s |",
         f"| short fooling job, submit -> succeeded | | {t['fool_job_s']:.1f} | |",
         f"| evaluation job (32 images), submit -> succeeded | | {t['evaluate_job_s']:.1f} | |",
+        f"| first-start seeding, quick plan (train + fool jobs) | | {t['seeding_s']:.1f} | |",
         "",
     ]
     (artifacts_dir / TIMING_NAME).write_text("\n".join(lines))
