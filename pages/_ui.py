@@ -6,12 +6,16 @@ Only Streamlit glue lives here; anything that computes goes through backend.serv
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from backend.errors import FoolingLabError
+
+if TYPE_CHECKING:
+    from backend.jobs.records import JobRecord
 
 log = logging.getLogger("fooling_lab.ui")
 ROUTED_KEY = "_fooling_lab_routed"  # set once app.py has routed this session
@@ -152,3 +156,24 @@ def follow_job(state_key: str, poll_s: float = 1.5) -> None:
                 st.rerun()
 
     panel()
+
+
+def pick_run(
+    load: Callable[[], Sequence[JobRecord]],
+    *,
+    label: str,
+    key: str,
+    empty: str,
+    format_func: Callable[[JobRecord], str] = lambda r: r.id,
+) -> JobRecord:
+    """A selectbox over finished runs that `load()` returns (newest first); stops the page when none.
+
+    A typed error from `load` is shown like any other (and counts as no run).
+    """
+    runs: Sequence[JobRecord] = []
+    with guard("Results"):
+        runs = load()
+    if not runs:
+        st.info(empty)
+        st.stop()
+    return st.selectbox(label, list(runs), format_func=format_func, key=key)

@@ -10,7 +10,7 @@ from backend.detect import view as runs_svc
 from backend.explain import METHODS
 from backend.services.figures import heatmap_figure
 from backend.services.fool_form import input_size
-from pages._ui import follow_job, guard, pick_checkpoint
+from pages._ui import follow_job, guard, pick_checkpoint, pick_run
 
 POLL_SECONDS = 1.5
 
@@ -37,8 +37,8 @@ with st.form("dec_form"):
     generator = b.radio("Decoys by", ["optimize", "blur"], horizontal=True, key="dec_generator")
     images = c.number_input("Images (shapes data)", 1, 64, 4, key="dec_images")
     d, e, f, g = st.columns(4)
-    patch = d.number_input("Patch size", 1, 64, 8, key="dec_patch")
-    stride = e.number_input("Stride", 1, 64, 8, key="dec_stride")
+    patch = d.number_input("Patch size", 1, 1024, 8, key="dec_patch")
+    stride = e.number_input("Stride", 1, 1024, 8, key="dec_stride")
     rel_eps = f.number_input(
         "epsilon (relative to max |F_l(x)|)", 0.001, 10.0, 0.1, format="%.3f", key="dec_eps"
     )
@@ -74,13 +74,13 @@ follow_job("dec_job", POLL_SECONDS)
 
 st.divider()
 st.subheader("Results")
-runs = []
-with guard("Results"):
-    runs = runs_svc.runs("decoys", "checkpoint", ckpt)
-if not runs:
-    st.info("No finished decoys run for this checkpoint yet.")
-    st.stop()
-run = st.selectbox("Decoys run", runs, format_func=runs_svc.run_label, key="dec_run")
+run = pick_run(
+    lambda: runs_svc.runs("decoys", "checkpoint", ckpt),
+    label="Decoys run",
+    key="dec_run",
+    empty="No finished decoys run for this checkpoint yet.",
+    format_func=runs_svc.run_label,
+)
 result = run.result or {}
 with guard("Results"):
     summary = result.get("summary", {})
@@ -90,7 +90,7 @@ with guard("Results"):
             summary["enhanced_closer_to_baseline"],
             help="Pearson correlation with the baseline's raw map, per image.",
         )
-    st.dataframe([{"measure": k, "value": v} for k, v in summary.items()], hide_index=True)
+    st.dataframe(svc.summary_rows(summary), hide_index=True)
     st.dataframe(svc.image_rows(result), hide_index=True)
     maps = runs_svc.load_maps(run.id)
     n = len(result.get("rows", []))

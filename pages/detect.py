@@ -9,7 +9,7 @@ from backend.errors import InvalidConfig
 from backend.explain import METHODS
 from backend.services.figures import heatmap_figure, line_chart
 from backend.services.fool_form import input_size
-from pages._ui import follow_job, guard, pick_checkpoint
+from pages._ui import follow_job, guard, pick_checkpoint, pick_run
 
 POLL_SECONDS = 1.5
 
@@ -81,13 +81,13 @@ follow_job("det_job", POLL_SECONDS)
 
 st.divider()
 st.subheader("Results")
-runs = []
-with guard("Results"):
-    runs = svc.runs("detect", "suspect", suspect)
-if not runs:
-    st.info("No finished detection run for this suspect yet.")
-    st.stop()
-run = st.selectbox("Detection run", runs, format_func=svc.run_label, key="det_run")
+run = pick_run(
+    lambda: svc.runs("detect", "suspect", suspect),
+    label="Detection run",
+    key="det_run",
+    empty="No finished detection run for this suspect yet.",
+    format_func=svc.run_label,
+)
 result = run.result or {}
 with guard("Results"):
     if result.get("report"):

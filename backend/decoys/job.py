@@ -34,7 +34,8 @@ DEFAULTS: dict = {
 }
 
 
-def _settings(values: dict) -> DecoySettings:
+def decoy_settings(values: dict) -> DecoySettings:
+    """The job config's `decoys` dict as checked `DecoySettings` (`InvalidConfig` names what is wrong)."""
     known = {f.name for f in fields(DecoySettings)}
     unknown = set(values) - known
     if unknown:
@@ -56,7 +57,7 @@ def _validate(config: dict) -> dict:
         raise InvalidConfig(f"Unknown input attacks {bad}; choose among {sorted(ATTACKS)}.")
     if int(cfg["images"]) < 1:
         raise InvalidConfig("Use at least one image.")
-    settings = _settings(cfg["decoys"])
+    settings = decoy_settings(cfg["decoys"])
     size = cfg["dataset"].get("size") if isinstance(cfg["dataset"], dict) else None
     if size is not None and settings.patch > int(size):
         raise InvalidConfig(f"Decoy patch size {settings.patch} is larger than the {size} px images.")
@@ -73,7 +74,10 @@ def _npz(arrays: dict[str, torch.Tensor]) -> bytes:
     return buf.getvalue()
 
 
-def _one_image(model, x01, pre, cfg, settings, baseline) -> tuple[dict, dict]:
+def image_row(model, x01, pre, cfg, settings, baseline=None, stage=lambda name: None) -> tuple[dict, dict]:
+    """Raw vs enhanced saliency of one image (C, H, W) in [0, 1], against the baseline's raw map when
+    given, and of each attacked copy: (numbers, maps). `cfg` is a validated config; `stage(name)` is
+    called after the decoys and after each attack (progress)."""
     method, params = cfg["method"], cfg["params"]
     res = enhanced_saliency(model, x01, pre.normalize, method, settings, cfg["generator"], **params)
     d = res.decoys
@@ -81,6 +85,7 @@ def _one_image(model, x01, pre, cfg, settings, baseline) -> tuple[dict, dict]:
         "target": res.target,
         "decoys": int(d.decoys.shape[0]),
         "trivial_decoys": d.trivial,
+        "iterations_per_decoy": d.iterations / max(1, d.decoys.shape[0]),
         "max_linf_over_eps": float(d.linf.max() / d.epsilon),
         "constraint_ok": bool((d.linf <= d.epsilon * (1 + 1e-5)).all()),
         "fidelity_raw": fidelity(model, x01, res.raw, pre.normalize, res.target),
@@ -92,17 +97,23 @@ def _one_image(model, x01, pre, cfg, settings, baseline) -> tuple[dict, dict]:
         row["pcc_raw_to_baseline"] = _pcc(res.raw, base)
         row["pcc_enhanced_to_baseline"] = _pcc(res.enhanced, base)
         maps["baseline_raw"] = base
+    stage("decoys")
+    a = cfg["attack"]
     for name in cfg["attacks"]:
-        a = cfg["attack"]
         x_hat = attack_input(
             model, x01, pre.normalize, name, method, a["epsilon"], a["steps"], a["step_size"]
         )
         hat = enhanced_saliency(
             model, x_hat, pre.normalize, method, settings, cfg["generator"], res.target, **params
         )
+        with torch.no_grad():
+            kept = int(model(pre.normalize(x_hat[None])).argmax(1)) == res.target
+        row[f"{name}/linf"] = float((x_hat - x01).abs().max())
+        row[f"{name}/label_kept"] = kept
         row[f"{name}/ss_raw"] = sensitivity(res.raw, hat.raw, x01, x_hat)
         row[f"{name}/ss_enhanced"] = sensitivity(res.enhanced, hat.enhanced, x01, x_hat)
         maps[f"{name}/image"], maps[f"{name}/raw"], maps[f"{name}/enhanced"] = x_hat, hat.raw, hat.enhanced
+        stage(name)
     return row, maps
 
 
@@ -111,6 +122,8 @@ def summarise(rows: list[dict]) -> dict:
     keys = [k for k, v in rows[0].items() if isinstance(v, float)]
     out: dict = {f"mean_{k}": fmean(r[k] for r in rows) for k in keys}
     out["all_constraints_ok"] = all(r["constraint_ok"] for r in rows)
+    for key in [k for k in rows[0] if k.endswith("/label_kept")]:
+        out[f"all_{key.replace('/', '_')}"] = all(r[key] for r in rows)
     if "pcc_raw_to_baseline" in rows[0]:
         wins = sum(r["pcc_enhanced_to_baseline"] > r["pcc_raw_to_baseline"] for r in rows)
         out["enhanced_closer_to_baseline"] = f"{wins} of {len(rows)} images"
@@ -128,21 +141,30 @@ class DecoysJob(JobKind):
 
     def run(self, config: dict, ctx: JobContext) -> dict:
         cfg = _validate(config)
-        settings = _settings(cfg["decoys"])
+        settings = decoy_settings(cfg["decoys"])
         model, card, pre = load_checkpoint(cfg["checkpoint"], ctx.device)
         baseline = load_checkpoint(cfg["baseline"], ctx.device)[0] if cfg["baseline"] else None
         x, _ = load_images(cfg["dataset"], pre, int(cfg["images"]), ctx.device)
         x01 = pre.denormalize(x).clamp(0, 1)
         rows, arrays = [], {}
-        for i in range(x01.shape[0]):
-            row, maps = _one_image(model, x01[i], pre, cfg, settings, baseline)
+        n, stages = x01.shape[0], 1 + len(cfg["attacks"])
+        for i in range(n):
+            done = iter(range(1, stages + 1))
+
+            def stage(name: str, i=i, done=done) -> None:
+                k, message = next(done), f"image {i + 1}/{n}: {name} done"
+                ctx.log(message)
+                if k < stages:  # the image's last stage is reported below, with its numbers
+                    ctx.progress((i + k / stages) / n, message=message)
+
+            row, maps = image_row(model, x01[i], pre, cfg, settings, baseline, stage)
             rows.append(row)
             arrays.update({f"{i}/{k}": v for k, v in maps.items()})
             ctx.log(
                 f"image {i}: " + ", ".join(f"{k}={v:.3g}" for k, v in row.items() if isinstance(v, float))
             )
             metrics = {k: v for k, v in row.items() if isinstance(v, float)}
-            ctx.progress((i + 1) / x01.shape[0], step=i + 1, total=x01.shape[0], metrics=metrics)
+            ctx.progress((i + 1) / n, step=i + 1, total=n, metrics=metrics, message=f"image {i + 1}/{n} done")
         summary = {"config": cfg, "checkpoint_name": card.name, "rows": rows, "summary": summarise(rows)}
         ctx.add_artifact("table", summary["summary"], label="Decoy summary")
         ctx.add_artifact("maps", _npz(arrays), label="decoy_maps.npz")

@@ -20,6 +20,18 @@ def image_rows(result: dict) -> list[dict]:
     ]
 
 
+def summary_rows(summary: dict) -> list[dict]:
+    """The summary as (measure, value) rows, values as text: one table column holds numbers, yes/no
+    and counts, which Arrow cannot put in one typed column."""
+
+    def text(v) -> str:
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return [{"measure": k, "value": text(v)} for k, v in summary.items()]
+
+
 def panels(maps: dict[str, np.ndarray], index: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(title, image HxWx3 uint8, map HxW) for one image: raw, decoy-enhanced, the baseline's raw."""
     img = maps.get(f"{index}/image")

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
+@contextmanager
+def single_thread() -> Iterator[None]:
     """Small tensors on a shared 2-core machine: one intra-op thread avoids oversubscription stalls."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with single_thread():
+        yield

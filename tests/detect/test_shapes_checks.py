@@ -11,8 +11,8 @@ from backend.models.preprocessing import Preprocessing
 
 
 @pytest.mark.slow
-def test_cascading_randomization_destroys_the_baselines_maps(shapes_model):
-    model, card = shapes_model
+def test_cascading_randomization_destroys_the_baselines_maps(fooled_shapes):
+    model, card, _, _ = fooled_shapes
     pre = Preprocessing.from_dict(card.preprocessing)
     x, _, _ = make_shapes(6, card.preprocessing["size"], seed=7)
     before = {k: v.clone() for k, v in model.state_dict().items()}
