@@ -57,30 +57,48 @@ def ensure_routed() -> None:
 
 
 def sidebar_status() -> None:
-    """Queue and worker health, the compute device, and the demo seeding progress."""
+    """Queue and worker health, the compute device, and the demo seeding progress. While the
+    first-start seeding runs, the panel refreshes itself (and takes the seeding's next step) every
+    few seconds, so a teacher sees it through without clicking anything."""
+    from backend.services import demo
+
+    live = False
+    with st.sidebar:
+        with guard("Demo seeding"):
+            live = demo.pending()
+        (_live_status if live else _status)()
+
+
+@st.fragment(run_every=3.0)
+def _live_status() -> None:
+    _status(live=True)
+
+
+def _status(live: bool = False) -> None:
     from backend.services import demo, status
 
-    with st.sidebar:
-        with guard("Status"):
-            s = status.lab_status()
-            if not s.queue_ok:
-                st.error(f"Queue down: {s.message}", icon=":material/cloud_off:")
-            elif s.workers_alive:
-                st.success(
-                    f"{s.workers_alive} worker(s) alive on {', '.join(s.worker_devices)} · "
-                    f"{s.running} running · {s.queued} queued",
-                    icon=":material/check_circle:",
-                )
-            else:
-                st.warning(
-                    f"No worker is consuming the queue ({s.queued} queued). Start one with `./lab worker`.",
-                    icon=":material/warning:",
-                )
-            st.caption(f"Heatmaps here on: `{s.device}`")
-        with guard("Demo seeding"):
-            note = demo.advance()
-            if note:
-                st.info(note, icon=":material/school:")
+    with guard("Status"):
+        s = status.lab_status()
+        if not s.queue_ok:
+            st.error(f"Queue down: {s.message}", icon=":material/cloud_off:")
+        elif s.workers_alive:
+            st.success(
+                f"{s.workers_alive} worker(s) alive on {', '.join(s.worker_devices)} · "
+                f"{s.running} running · {s.queued} queued",
+                icon=":material/check_circle:",
+            )
+        else:
+            st.warning(
+                f"No worker is consuming the queue ({s.queued} queued). Start one with `./lab worker`.",
+                icon=":material/warning:",
+            )
+        st.caption(f"Heatmaps here on: `{s.device}`")
+    with guard("Demo seeding"):
+        note = demo.advance()
+        if note:
+            st.info(note, icon=":material/school:")
+        elif live and not demo.pending():
+            st.rerun()  # seeding just finished: the whole app reruns (the landing page shows the pairs)
 
 
 def pick_checkpoints(
