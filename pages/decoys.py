@@ -42,7 +42,9 @@ with st.form("dec_form"):
     rel_eps = f.number_input(
         "epsilon (relative to max |F_l(x)|)", 0.001, 10.0, 0.1, format="%.3f", key="dec_eps"
     )
-    steps = g.number_input("Optimisation steps", 1, 500, 40, key="dec_steps")
+    steps = g.number_input(
+        "Max steps per decoy", 1, 500, 40, key="dec_steps", help="The paper's rule stops a decoy after 3-5."
+    )
     attacks = st.multiselect(
         "Input attacks (sensitivity S_S raw vs enhanced)", sorted(ATTACKS), key="dec_attacks"
     )
