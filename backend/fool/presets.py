@@ -122,15 +122,25 @@ _SHAPES_BASE = {
     "freeze_batchnorm": True,
     "dataset": {"kind": "shapes", "n": 2048, "seed": 1},
 }
+# Measured on the 2-core CPU against the seed-0 shapes CNN, 128 held-out images: fooled FSR with the
+# same interpreter (baseline FSR), top-1 before -> after.
 _SHAPES = {
-    ("location", "gradcam"): {"steps": 600},
-    ("location", "lrp_t"): {},
-    ("topk", "gradcam"): {},
-    ("topk", "lrp_t"): {"batch_size": 16, "steps": 150},  # LRP costs ~4x a Grad-CAM step
-    ("center_mass", "gradcam"): {"lam": 10.0},
-    ("center_mass", "lrp_t"): {},
+    ("location", "gradcam"): {"lam": 10.0, "steps": 800},  # 100% (0%), 94.5 -> 93.0
+    ("location", "lrp_t"): {"lam": 20.0, "steps": 600},  # 100% (0%), 94.5 -> 92.2 (lam 10: 80.5%)
+    ("topk", "gradcam"): {"lam": 1.5},  # 100% (0%), 94.5 -> 93.8 (lam 1: 85%; lam 2: 100%, -2.3)
+    ("topk", "lrp_t"): {},  # 100% (0%), 94.5 -> 94.5
+    ("center_mass", "gradcam"): {},  # 100% (0%), 94.5 -> 93.8
+    ("center_mass", "lrp_t"): {},  # 100% (0%), 94.5 -> 92.2
     ("active", "gradient"): {"attack_params": {"c1": 0, "c2": 1}},
-    ("active", "lrp_t"): {"attack_params": {"c1": 0, "c2": 1}, "normalization": "minmax"},
+    # 22.6% by R_f [0.5, 2] (0%), c1/c2 accuracy 100/82 -> 96/93: short of the 50% (lam 3: 0%,
+    # lam 100: 21%). One object per image: the absent class's map has nothing to swap with.
+    ("active", "lrp_t"): {
+        "attack_params": {"c1": 0, "c2": 1},
+        "normalization": "minmax",
+        "lam": 30.0,
+        "steps": 800,
+        "lr": 2e-3,
+    },
     ("com_point", "gradient"): {"softplus_beta": 20.0},
     ("target_heatmap", "gradient"): {"softplus_beta": 20.0, "attack_params": {"target": "cross"}},
 }
