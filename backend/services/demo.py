@@ -122,10 +122,7 @@ def advance(plan: SeedPlan = DEFAULT_PLAN) -> str | None:
                 return None
             state["train_job"] = jobs.submit("train", dict(plan.train))
             if builtin and plan.lite0_fool is not None:
-                lite0 = builtin[0].id
-                state["lite0"] = lite0
-                lite0_cfg = _fool_config(lite0, plan.lite0_fool, LITE0_FOOLED_NAME)
-                state["lite0_job"] = jobs.submit("fool", lite0_cfg)
+                state["lite0"] = builtin[0].id  # its fooling is queued after the shapes pair's
         notes = []
         if "shapes_fool_job" not in state:
             st, made = _job_checkpoint(state["train_job"])
@@ -138,6 +135,10 @@ def advance(plan: SeedPlan = DEFAULT_PLAN) -> str | None:
                 state["shapes_fool_job"] = jobs.submit(
                     "fool", _fool_config(made, shapes_preset, SHAPES_FOOLED_NAME)
                 )
+                if state.get("lite0") and plan.lite0_fool is not None:
+                    # second, so that on one worker the quick, reliable shapes pair is ready first
+                    lite0_cfg = _fool_config(state["lite0"], plan.lite0_fool, LITE0_FOOLED_NAME)
+                    state["lite0_job"] = jobs.submit("fool", lite0_cfg)
             else:
                 notes.append(f"training the shapes model (job {state['train_job']}: {st})")
         for key, label, out in (
@@ -153,7 +154,8 @@ def advance(plan: SeedPlan = DEFAULT_PLAN) -> str | None:
                     notes.append(f"{label} {st} (job {state[key]}; retry it in Jobs)")
                 else:
                     notes.append(f"{label} (job {state[key]}: {st})")
-        if "shapes_fooled" in state and ("lite0_job" not in state or "lite0_fooled" in state):
+        lite0_settled = not state.get("lite0") or plan.lite0_fool is None or "lite0_fooled" in state
+        if "shapes_fooled" in state and lite0_settled:
             state["done"] = True
         return ("Preparing the classroom demo: " + "; ".join(notes)) if notes else None
 
