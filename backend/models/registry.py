@@ -214,7 +214,14 @@ class Registry:
                 "delete the checkpoint and save or upload it again."
             )
         model = zoo.build(card.architecture, card.num_classes, **card.arch_options)
-        load_strict(model, read_state_dict(weights_path), source=weights_path.name, arch=card.architecture)
+        state = read_state_dict(weights_path)
+        try:
+            load_strict(model, state, source=weights_path.name, arch=card.architecture)
+        except IncompatibleCheckpoint as err:  # its own card names the architecture: the code changed
+            raise IncompatibleCheckpoint(
+                f"Checkpoint {checkpoint_id!r} was saved by an older version of the {card.architecture!r} "
+                f"architecture and no longer fits it; train or fool it again ({err})"
+            ) from err
         return model.to(device or get_settings().device).eval(), card
 
     def lineage(self, checkpoint_id: str) -> list[Card]:

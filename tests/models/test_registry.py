@@ -17,7 +17,7 @@ from backend.errors import (
     UnsafeCheckpoint,
 )
 from backend.models import zoo
-from backend.models.registry import Registry
+from backend.models.registry import Registry, sha256_file
 
 
 def _save(reg, model=None, **kw):
@@ -177,3 +177,16 @@ def test_architecture_options_go_on_the_card_and_rebuild_the_same_shape(isolated
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), wide.state_dict().values()))
     with pytest.raises(InvalidConfig, match="does not take the options"):
         zoo.build("cifar_vgg16", width=16)
+
+
+def test_a_checkpoint_of_an_older_architecture_version_says_so(isolated_lab):
+    reg = Registry()
+    card = _save(reg)
+    state = {k: v for k, v in zoo.build("shapes_cnn").state_dict().items() if not k.startswith("classifier")}
+    state["head.weight"] = torch.zeros(5, 48)  # as if the head had been renamed since
+    path = reg.root / f"{card.id}.safetensors"
+    save_file(state, str(path))
+    card.sha256 = sha256_file(path)
+    reg._write_card(card)
+    with pytest.raises(IncompatibleCheckpoint, match="older version of the 'shapes_cnn' architecture"):
+        reg.load(card.id)
