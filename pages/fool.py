@@ -42,6 +42,8 @@ def apply_preset() -> None:
     if cfg.get("dataset", {}).get("kind") == "shapes":
         st.session_state["f_ds_kind"] = "Synthetic shapes"
         st.session_state["f_shapes_n"] = int(cfg["dataset"].get("n", 256))
+        if "pair_fraction" in cfg["dataset"]:
+            st.session_state["f_pair_share"] = float(cfg["dataset"]["pair_fraction"])
 
 
 base = pick_checkpoint("f_base", label="Base checkpoint", preselect=st.query_params.get("base"))
@@ -175,7 +177,21 @@ elif attack == "active":
     attack_params["c2"] = c2.selectbox(
         "Class c2", classes, index=min(1, len(classes) - 1), format_func=name_of, key="f_c2"
     )
-    attack_params["pair_images_only"] = c3.checkbox("Only images of c1/c2", True, key="f_pair")
+    if dataset is not None and dataset.get("kind") == "shapes":
+        share = c3.slider(
+            "Two-object images (c1 and c2 side by side)", 0.0, 1.0, 0.5, 0.05, key="f_pair_share"
+        )
+        if share > 0:
+            dataset = {**dataset, "pair": [attack_params["c1"], attack_params["c2"]], "pair_fraction": share}
+    fool_on = svc.active_image_choices()
+    default = "unlabelled" if dataset is not None and dataset.get("pair") else "labelled"
+    attack_params["images"] = st.selectbox(
+        "Images the swap is trained and measured on (Heo's D_fool)",
+        list(fool_on),
+        index=list(fool_on).index(preset_params.get("images", default)),
+        format_func=fool_on.get,
+        key=f"f_active_images_{default}",
+    )
 
 # ---- optimisation --------------------------------------------------------------------------------
 st.subheader("Optimisation")

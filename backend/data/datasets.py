@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from backend.data.folders import scan_folder
 from backend.data.images import load_image
 from backend.data.samples import EXPECTED, sample_photos
-from backend.data.shapes import MAX_IMAGES, make_shapes
+from backend.data.shapes import MAX_IMAGES, SHAPE_CLASSES, make_shape_pairs, make_shapes
 from backend.errors import InvalidDataset
 from backend.models.preprocessing import Preprocessing
 
@@ -41,7 +41,11 @@ def validate_spec(spec: dict) -> dict:
         got = spec.get("kind") if isinstance(spec, dict) else spec
         raise InvalidDataset(f"Dataset kind must be one of {', '.join(KINDS)}, got {got!r}")
     kind = spec["kind"]
-    allowed = {"shapes": {"n", "size", "seed"}, "folder": {"path", "limit"}, "samples": {"augment", "seed"}}
+    allowed = {
+        "shapes": {"n", "size", "seed", "pair", "pair_fraction"},
+        "folder": {"path", "limit"},
+        "samples": {"augment", "seed"},
+    }
     unknown = set(spec) - allowed[kind] - {"kind"}
     if unknown:
         raise InvalidDataset(f"Unknown options for a {kind} dataset: {', '.join(sorted(unknown))}")
@@ -53,6 +57,10 @@ def validate_spec(spec: dict) -> dict:
         }
         if "size" in spec:
             out["size"] = _int(spec, "size", 64, 16, 1024)
+        if spec.get("pair") is not None:
+            out.update(_pair_options(spec))
+        elif "pair_fraction" in spec:
+            raise InvalidDataset("'pair_fraction' needs 'pair': the two classes of the two-object images")
         return out
     if kind == "folder":
         if not spec.get("path"):
@@ -68,11 +76,55 @@ def validate_spec(spec: dict) -> dict:
     return {"kind": kind, "augment": augment, "seed": _int(spec, "seed", 0, 0, 2**31)}
 
 
-class ShapesDataset(Dataset):
-    """Synthetic shapes at the model's input size, normalised, with float masks."""
+def _pair_options(spec: dict) -> dict:
+    pair, k = spec["pair"], len(SHAPE_CLASSES)
+    ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(c, int) for c in pair)
+    if not ok or not all(0 <= c < k for c in pair) or pair[0] == pair[1]:
+        raise InvalidDataset(f"'pair' must be two different class indices in [0, {k}), got {pair!r}")
+    try:
+        fraction = float(spec.get("pair_fraction", 0.5))
+    except (TypeError, ValueError) as err:
+        raise InvalidDataset(f"'pair_fraction' must be a number, got {spec['pair_fraction']!r}") from err
+    if not 0.0 < fraction <= 1.0:
+        raise InvalidDataset(f"'pair_fraction' must be in (0, 1], got {fraction}")
+    return {"pair": [int(pair[0]), int(pair[1])], "pair_fraction": fraction}
 
-    def __init__(self, n: int, seed: int, size: int, pre: Preprocessing) -> None:
-        images, self.labels, masks = make_shapes(n, size, seed)
+
+def _shapes_with_pairs(n: int, size: int, seed: int, pair: list[int], fraction: float):
+    """Single-object images mixed (in a seeded order) with unlabelled two-object images of `pair`."""
+    n_pairs = max(1, round(n * fraction))
+    images, labels, masks = make_shapes(max(1, n - n_pairs), size, seed) if n_pairs < n else (None,) * 3
+    pair_images, pair_masks = make_shape_pairs(n_pairs, size, seed + 1, tuple(pair))
+    pair_labels = torch.full((n_pairs,), -1, dtype=torch.long)
+    pair_union = pair_masks.any(1)
+    if images is not None:
+        pair_images = torch.cat([images, pair_images])
+        pair_labels = torch.cat([labels, pair_labels])
+        pair_union = torch.cat([masks, pair_union])
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 2))
+    return pair_images[order], pair_labels[order], pair_union[order]
+
+
+class ShapesDataset(Dataset):
+    """Synthetic shapes at the model's input size, normalised, with float masks.
+
+    With `pair` = [c1, c2], a `pair_fraction` of the images show a c1 and a c2 object side by side,
+    unlabelled (-1): the images Active fooling swaps the two classes' explanations on.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        size: int,
+        pre: Preprocessing,
+        pair: list[int] | None = None,
+        pair_fraction: float = 0.5,
+    ) -> None:
+        if pair is None:
+            images, self.labels, masks = make_shapes(n, size, seed)
+        else:
+            images, self.labels, masks = _shapes_with_pairs(n, size, seed, pair, pair_fraction)
         if size != pre.size:
             images = F.interpolate(images, size=(pre.size, pre.size), mode="bilinear", antialias=True)
             masks = F.interpolate(masks[:, None].float(), size=(pre.size, pre.size), mode="nearest")[:, 0] > 0
@@ -147,7 +199,11 @@ def _augment(x: torch.Tensor, pre: Preprocessing, g: torch.Generator) -> torch.T
 def build_dataset(spec: dict, preprocessing: Preprocessing) -> Dataset:
     spec = validate_spec(spec)
     if spec["kind"] == "shapes":
-        return ShapesDataset(spec["n"], spec["seed"], spec.get("size", preprocessing.size), preprocessing)
+        size = spec.get("size", preprocessing.size)
+        pair = spec.get("pair")
+        return ShapesDataset(
+            spec["n"], spec["seed"], size, preprocessing, pair, spec.get("pair_fraction", 0.5)
+        )
     if spec["kind"] == "folder":
         return FolderDataset(spec["path"], preprocessing, spec.get("limit"))
     return SamplesDataset(spec["augment"], spec["seed"], preprocessing)

@@ -1,5 +1,8 @@
 """Synthetic "shapes": one object per image on a textured, cluttered background, with its exact mask.
 
+`make_shape_pairs` draws two objects of two given classes side by side (Heo et al.'s Active fooling
+explains both classes on images that show both).
+
 Everything is drawn with tensor ops on a coordinate grid (no per-image Python loop), so thousands of
 64 px images take about a second. All randomness comes from one `torch.Generator` seeded by `seed`:
 the same (n, size, seed) always gives the same bytes. Objects sit anywhere in the frame (not only the
@@ -92,7 +95,15 @@ def _render(p: dict[str, torch.Tensor], size: int) -> tuple[torch.Tensor, torch.
     palette = torch.cat([torch.zeros(n, 1, 3), p["stroke_rgb"]], 1)  # (n, K+1, 3)
     stroke_rgb = torch.gather(palette, 1, top.view(n, -1, 1).expand(-1, -1, 3)).view(n, size, size, 3)
     img = torch.where((top > 0).unsqueeze(1), stroke_rgb.permute(0, 3, 1, 2), img)
-    # the object, in local rotated coordinates of unit radius
+    return _paint(img, p, size)
+
+
+def _paint(img: torch.Tensor, p: dict[str, torch.Tensor], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw the object described by `p` (labels, radius, cx, cy, angle, obj) over `img`."""
+    n = img.shape[0]
+    coords = torch.arange(size, dtype=torch.float32) + 0.5
+    yy, xx = coords.view(1, size, 1), coords.view(1, 1, size)
+    # local rotated coordinates of unit radius
     cos, sin = torch.cos(p["angle"]).view(n, 1, 1), torch.sin(p["angle"]).view(n, 1, 1)
     r = p["radius"].view(n, 1, 1)
     ox, oy = (xx - p["cx"].view(n, 1, 1)) / r, (yy - p["cy"].view(n, 1, 1)) / r
@@ -126,3 +137,50 @@ def make_shapes(n: int, size: int = 64, seed: int = 0) -> tuple[torch.Tensor, to
         sl = slice(start, start + _CHUNK)
         images[sl], masks[sl] = _render({k: v[sl] for k, v in params.items()}, size)
     return images, params["labels"].clone(), masks
+
+
+def _pair_params(n: int, size: int, c1: int, c2: int, g: torch.Generator) -> tuple[dict, dict]:
+    """A background with a c1 object in one half and a c2 object in the other (sides at random)."""
+    base = _params(n, size, g)
+    second = _params(n, size, g)
+    half = size / 2
+    left_first = torch.rand(n, generator=g) < 0.5
+    for p, label, on_left in ((base, c1, left_first), (second, c2, ~left_first)):
+        p["labels"] = torch.full((n,), label, dtype=torch.long)
+        p["radius"] = (0.13 + 0.07 * torch.rand(n, generator=g)) * size  # two must fit side by side
+        margin = p["radius"] + 1
+        p["cx"] = margin + torch.rand(n, generator=g) * (half - 2 * margin) + torch.where(on_left, 0.0, half)
+        p["cy"] = margin + torch.rand(n, generator=g) * (size - 2 * margin)
+    # the second object keeps its own colour but contrasts with the first image's background
+    weak = (second["obj"] - base["bg"]).abs() < 0.3
+    flipped = torch.where(base["bg"] < 0.5, base["bg"] + 0.45, base["bg"] - 0.45)
+    second["obj"] = torch.where(weak, flipped, second["obj"])
+    return base, second
+
+
+def make_shape_pairs(
+    n: int, size: int = 64, seed: int = 0, classes: tuple[int, int] = (0, 1)
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two-object images for Heo et al.'s Active fooling (images that show both c1 and c2).
+
+    Returns (images (n,3,size,size), masks (n,2,size,size) bool: the c1 object's, then the c2 object's).
+    Deterministic from `seed`, like `make_shapes`.
+    """
+    if not 1 <= int(n) <= MAX_IMAGES:
+        raise InvalidDataset(f"Number of shapes images must be between 1 and {MAX_IMAGES}, got {n}")
+    if not 32 <= int(size) <= 1024:
+        raise InvalidDataset(f"Two-object shapes images must be between 32 and 1024 px, got {size}")
+    c1, c2 = (int(c) for c in classes)
+    k = len(SHAPE_CLASSES)
+    if not (0 <= c1 < k and 0 <= c2 < k) or c1 == c2:
+        raise InvalidDataset(f"A shapes pair needs two different classes in [0, {k}), got {classes!r}")
+    n, size = int(n), int(size)
+    g = torch.Generator().manual_seed(int(seed))
+    first, second = _pair_params(n, size, c1, c2, g)
+    images = torch.empty(n, 3, size, size)
+    masks = torch.empty(n, 2, size, size, dtype=torch.bool)
+    for start in range(0, n, _CHUNK):
+        sl = slice(start, start + _CHUNK)
+        img, masks[sl, 0] = _render({k: v[sl] for k, v in first.items()}, size)
+        images[sl], masks[sl, 1] = _paint(img, {k: v[sl] for k, v in second.items()}, size)
+    return images, masks

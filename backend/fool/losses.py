@@ -241,14 +241,20 @@ class Active(Attack):
     Test loss (our definition, the papers leave it open; 000 Fig. 5 rises from about -1.3 to 0.75):
     t = 0.5 [(r(h_c1, h0_c2) - r(h_c1, h0_c1)) + (r(h_c2, h0_c1) - r(h_c2, h0_c2))] with r the Pearson
     correlation, so t in [-2, 2]: about r(h0_c1, h0_c2) - 1 <= 0 before fooling, near +1..2 after.
-    With `pair_images_only` the penalty uses only images labelled c1 or c2 (Heo's D_fool).
+    `images` says which images the penalty (and the FSR) uses, Heo's D_fool: "labelled" = images labelled
+    c1 or c2; "unlabelled" = images without a label, e.g. the shapes set's two-object images (`pair`),
+    which show both classes as Heo's did; "all".
     """
 
     name, label = "active", "Active (swap c1, c2)"
     needs_original = True
-    defaults = {"c1": 0, "c2": 1, "pair_images_only": True}
+    defaults = {"c1": 0, "c2": 1, "images": "labelled"}
+    IMAGES = ("labelled", "unlabelled", "all")
 
     def setup(self, params, size, num_classes):
+        params = dict(params)
+        if "pair_images_only" in params:  # the setting's earlier name, in older checkpoints' cards
+            params["images"] = "labelled" if params.pop("pair_images_only") else "all"
         cfg = self.params(params)
         c1, c2 = cfg["c1"], cfg["c2"]
         for c in (c1, c2):
@@ -258,6 +264,10 @@ class Active(Attack):
                 )
         if c1 == c2:
             raise InvalidConfig("Active fooling needs two different classes c1 and c2.")
+        if cfg["images"] not in self.IMAGES:
+            raise InvalidConfig(
+                f"Active fooling 'images' must be one of {self.IMAGES}, got {cfg['images']!r}."
+            )
         return cfg
 
     def targets(self, target, cfg):
@@ -265,8 +275,10 @@ class Active(Attack):
         return [ones * cfg["c1"], ones * cfg["c2"]]
 
     def weights(self, labels, cfg):
-        if not cfg["pair_images_only"]:
+        if cfg["images"] == "all":
             return torch.ones(labels.shape[0], device=labels.device)
+        if cfg["images"] == "unlabelled":
+            return (labels < 0).float()
         return ((labels == cfg["c1"]) | (labels == cfg["c2"])).float()
 
     def reference(self, originals, cfg):

@@ -36,6 +36,15 @@ def attack_defaults(attack: str) -> dict:
     return dict(ATTACKS[attack].defaults)
 
 
+def active_image_choices() -> dict[str, str]:
+    """Active fooling's `images` settings with what each means to a user."""
+    return {
+        "labelled": "Images labelled c1 or c2",
+        "unlabelled": "Unlabelled images (the shapes set's two-object images)",
+        "all": "All images",
+    }
+
+
 def interpreters() -> list[str]:
     """Methods that can drive a fooling loss (differentiable ones)."""
     return [name for name, spec in METHODS.items() if spec.differentiable]

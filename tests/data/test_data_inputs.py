@@ -13,7 +13,7 @@ from PIL import Image
 
 from backend.data.folders import MAX_RATIO, extract_zip, extract_zip_report, scan_folder
 from backend.data.images import MAX_SIDE, load_image
-from backend.data.shapes import SHAPE_CLASSES, make_shapes
+from backend.data.shapes import SHAPE_CLASSES, make_shape_pairs, make_shapes
 from backend.errors import InvalidDataset, InvalidImage, UnsafeArchive
 
 
@@ -113,3 +113,37 @@ def test_shapes_are_deterministic_and_masks_mark_the_object():
     # objects are not always centred: mask centres spread over the image
     ys = (m1.float() * torch.arange(48).view(1, 48, 1)).sum((1, 2)) / m1.sum((1, 2))
     assert float(ys.std()) > 4
+
+
+def test_shape_pairs_hold_one_object_of_each_class_in_opposite_halves():
+    images, masks = make_shape_pairs(64, 64, seed=3, classes=(2, 4))
+    again, _ = make_shape_pairs(64, 64, seed=3, classes=(2, 4))
+    assert torch.equal(images, again) and images.shape == (64, 3, 64, 64) and masks.shape == (64, 2, 64, 64)
+    assert not (masks[:, 0] & masks[:, 1]).any()
+    assert bool((masks.flatten(2).float().mean(2) > 0.01).all())
+    cols = torch.arange(64).float()
+    cx = (masks.float().sum(2) * cols).sum(2) / masks.float().sum((2, 3))  # (n, 2) column centres
+    assert bool(((cx[:, 0] < 32) != (cx[:, 1] < 32)).all())  # one object per half
+    assert 0.2 < float((cx[:, 0] < 32).float().mean()) < 0.8  # c1 on either side
+    with pytest.raises(InvalidDataset, match="different"):
+        make_shape_pairs(4, 64, classes=(1, 1))
+
+
+def test_shapes_spec_with_pairs_mixes_unlabelled_two_object_images():
+    from backend.data.datasets import build_dataset, validate_spec
+    from backend.models.preprocessing import Preprocessing
+
+    pre = Preprocessing(32, None, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    ds = build_dataset({"kind": "shapes", "n": 40, "seed": 2, "pair": [0, 3], "pair_fraction": 0.25}, pre)
+    labels = [ds[i][1] for i in range(len(ds))]
+    assert len(ds) == 40 and labels.count(-1) == 10 and -1 in labels[:20] and -1 in labels[20:]
+    single = build_dataset({"kind": "shapes", "n": 40, "seed": 2}, pre)
+    assert all(ds[i][0].shape == single[i][0].shape == (3, 32, 32) for i in (0, 39))
+    for bad, match in (
+        ({"pair": [0, 0]}, "different"),
+        ({"pair": [0, 9]}, "different"),
+        ({"pair": [0, 1], "pair_fraction": 0}, "pair_fraction"),
+        ({"pair_fraction": 0.5}, "needs 'pair'"),
+    ):
+        with pytest.raises(InvalidDataset, match=match):
+            validate_spec({"kind": "shapes", **bad})

@@ -112,10 +112,17 @@ def test_active_test_loss_ranges_from_unfooled_to_swapped():
     assert (unfooled <= 0).all() and (unfooled > -2).all()
     assert (swapped >= 0.5).all() and (swapped <= 2).all()
     assert attack.loss([h0_c2, h0_c1], ref, cfg).abs().max() == 0
-    labels = torch.tensor([1, 2, 3, 0])
-    assert attack.weights(labels, cfg).tolist() == [1.0, 0.0, 1.0, 0.0]
+    labels = torch.tensor([1, 2, 3, 0, -1])
+    assert attack.weights(labels, cfg).tolist() == [1.0, 0.0, 1.0, 0.0, 0.0]
+    two_objects = attack.setup({"c1": 1, "c2": 3, "images": "unlabelled"}, 8, 5)
+    assert attack.weights(labels, two_objects).tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]
+    assert attack.weights(labels, attack.setup({"images": "all"}, 8, 5)).tolist() == [1.0] * 5
+    # a card written before `images` existed still loads
+    assert attack.setup({"pair_images_only": False}, 8, 5)["images"] == "all"
     with pytest.raises(InvalidConfig, match="different"):
         attack.setup({"c1": 2, "c2": 2}, 8, 5)
+    with pytest.raises(InvalidConfig, match="'images'"):
+        attack.setup({"images": "some"}, 8, 5)
 
 
 def test_unknown_attack_setting_is_refused():

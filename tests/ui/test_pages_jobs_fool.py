@@ -50,6 +50,20 @@ def test_fool_location_draw_mode_needs_a_drawing_before_submit(lab, app_page):
     assert jobs.list_jobs() == []
 
 
+def test_fool_active_on_shapes_queues_two_object_images_of_c1_and_c2(lab, app_page):
+    at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
+    at.selectbox(key="f_attack").set_value("active").run()
+    at.selectbox(key="f_c2").set_value(2).run()
+    at.slider(key="f_pair_share").set_value(0.25).run()
+    at.number_input(key="f_steps").set_value(2).run()
+    at.button(key="f_submit").click().run()
+    assert not messages(at), messages(at)
+    (job,) = jobs.list_jobs(kind="fool")
+    cfg = job.config
+    assert cfg["dataset"]["pair"] == [0, 2] and cfg["dataset"]["pair_fraction"] == 0.25
+    assert cfg["attack_params"] == {"c1": 0, "c2": 2, "images": "unlabelled"}
+
+
 def test_jobs_page_lists_polls_and_cancels(lab, app_page):
     job_id = jobs.submit("selftest", {"steps": 2})
     at = app_page("pages/jobs.py", query={"job": job_id})
