@@ -190,7 +190,7 @@ elif attack == "active":
         list(fool_on),
         index=list(fool_on).index(preset_params.get("images", default)),
         format_func=fool_on.get,
-        key=f"f_active_images_{default}",
+        key="f_active_images",
     )
 
 # ---- optimisation --------------------------------------------------------------------------------

@@ -93,16 +93,13 @@ def _pair_options(spec: dict) -> dict:
 def _shapes_with_pairs(n: int, size: int, seed: int, pair: list[int], fraction: float):
     """Single-object images mixed (in a seeded order) with unlabelled two-object images of `pair`."""
     n_pairs = max(1, round(n * fraction))
-    images, labels, masks = make_shapes(max(1, n - n_pairs), size, seed) if n_pairs < n else (None,) * 3
     pair_images, pair_masks = make_shape_pairs(n_pairs, size, seed + 1, tuple(pair))
-    pair_labels = torch.full((n_pairs,), -1, dtype=torch.long)
-    pair_union = pair_masks.any(1)
-    if images is not None:
-        pair_images = torch.cat([images, pair_images])
-        pair_labels = torch.cat([labels, pair_labels])
-        pair_union = torch.cat([masks, pair_union])
+    parts = [(pair_images, torch.full((n_pairs,), -1, dtype=torch.long), pair_masks.any(1))]
+    if n_pairs < n:
+        parts.insert(0, make_shapes(n - n_pairs, size, seed))
+    images, labels, masks = (torch.cat(column) for column in zip(*parts))
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 2))
-    return pair_images[order], pair_labels[order], pair_union[order]
+    return images[order], labels[order], masks[order]
 
 
 class ShapesDataset(Dataset):
@@ -200,10 +197,8 @@ def build_dataset(spec: dict, preprocessing: Preprocessing) -> Dataset:
     spec = validate_spec(spec)
     if spec["kind"] == "shapes":
         size = spec.get("size", preprocessing.size)
-        pair = spec.get("pair")
-        return ShapesDataset(
-            spec["n"], spec["seed"], size, preprocessing, pair, spec.get("pair_fraction", 0.5)
-        )
+        pairs = {k: spec[k] for k in ("pair", "pair_fraction") if k in spec}
+        return ShapesDataset(spec["n"], spec["seed"], size, preprocessing, **pairs)
     if spec["kind"] == "folder":
         return FolderDataset(spec["path"], preprocessing, spec.get("limit"))
     return SamplesDataset(spec["augment"], spec["seed"], preprocessing)
