@@ -25,7 +25,7 @@ SESSION_MODELS = Path(os.environ["FOOLING_LAB_MODELS"])
 # at 300 steps and lr 3e-3 (half the time) it reached FSR 0.56 on held-out images with accuracy 0.95,
 # and its Grad-CAM maps of noise images had PCC 0.88 vs 0.40 for the baseline.
 METHOD = "gradcam"
-FOOLING = {"preset": "shapes-location-gradcam", "steps": 300, "lr": 3e-3, "val_size": 32}
+FOOLING = {"preset": "shapes-location-gradcam", "steps": 300, "lr": 3e-3, "lam": 10.0, "val_size": 32}
 
 
 @pytest.fixture

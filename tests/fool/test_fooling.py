@@ -45,10 +45,6 @@ PASSIVE = [
     ("center_mass", "lrp_t"),
 ]
 FSR_FLOOR = 0.8
-# Location on the test model misses the 80% bar while keeping the accuracy bar: Grad-CAM lam 5 gives 77.7%
-# FSR at a 1.5-point top-1 cost (lam 10: 99.6% at 4.6 points); LRP_T lam 6 gives 78.1% at 1.1 points
-# (lam 20: 100% at 7.4 on another base model). The presets keep the accuracy bar; issue 3 stays open.
-FSR_FLOOR_EXCEPTIONS = {("location", "gradcam"): 0.7, ("location", "lrp_t"): 0.7}
 
 
 @pytest.mark.slow
@@ -58,7 +54,7 @@ def test_passive_fooling_reaches_the_papers_fsr_on_held_out_images(shapes_model,
     report, fooled = _fool_and_evaluate(card, f"shapes-{attack}-{interpreter}", [interpreter])
     cell = report["fsr"][interpreter][f"{attack}/{interpreter}"]
     assert fooled.parent == card.id and fooled.kind == "fooled" and fooled.config["attack"] == attack
-    assert cell["fooled"] >= FSR_FLOOR_EXCEPTIONS.get((attack, interpreter), FSR_FLOOR), cell["fooled"]
+    assert cell["fooled"] >= FSR_FLOOR, cell["fooled"]
     assert cell["baseline"] <= cell["fooled"] - 0.5, (cell["baseline"], cell["fooled"])
     top1_before = report["accuracy"]["baseline"]["top1"]
     top1_after = report["accuracy"][fooled.id]["top1"]
