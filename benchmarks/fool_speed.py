@@ -4,7 +4,7 @@ Same model, same batch, same optimiser; the fooling step is the trainer's own ob
 (`backend.fool.objective.fooling_loss`, Location attack, so no extra pass of the original model).
 Prints the ratios and writes benchmarks/results/fool_speed.md. Not a test.
 
-    python benchmarks/fool_speed.py [--arch shapes_cnn] [--size 64] [--batch 32] [--repeats 10]
+    python benchmarks/fool_speed.py [--arch shapes_cnn] [--size 64] [--batch 32] [--methods ...]
 """
 
 from __future__ import annotations
@@ -56,7 +56,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--methods", nargs="+", default=["gradient", "gradcam", "lrp_t", "lrp", "grad_x_input"])
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=["gradient", "gradcam", "lrp_t", "lrp", "lrp:zbox_zplus", "grad_x_input"],
+        help="method names; `lrp:COMPOSITE` picks an LRP composite",
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -77,7 +82,8 @@ def main() -> None:
     attack_cfg = attack.setup({}, args.size, num_classes)
     rows = []
     for method in args.methods:
-        interp = Interpreter(method, {})
+        name, _, composite = method.partition(":")
+        interp = Interpreter(name, {"composite": composite} if composite else {})
 
         def fool(interp=interp) -> None:
             opt.zero_grad(set_to_none=True)
@@ -96,7 +102,7 @@ def main() -> None:
             opt.step()
 
         base, t, ratio = _paired(plain, fool, args.repeats, sync)
-        rows.append((method, base, t, ratio, TARGETS.get(method)))
+        rows.append((method, base, t, ratio, TARGETS.get(name)))
         print(f"{method:22s} {1000 * t:9.1f} ms vs {1000 * base:7.1f} ms plain: {ratio:5.2f}x", flush=True)
     machine = (
         f"{torch.cuda.get_device_name(device)}"
@@ -120,8 +126,7 @@ def main() -> None:
         lines.append(f"| {method} | {1000 * base:.1f} | {1000 * t:.1f} | {ratio:.2f}x | {goal} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     section = "\n".join(lines) + "\n"
-    existing = RESULTS.read_text() if RESULTS.exists() else ""
-    RESULTS.write_text(existing + ("\n" if existing else "") + section)
+    RESULTS.write_text(section)
     print(section)
 
 

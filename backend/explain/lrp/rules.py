@@ -74,6 +74,13 @@ class Rule:
         """rho(a); None means rho(a) = z (the layer's own output is reused, no extra pass)."""
         return None
 
+    def modified_value(
+        self, fn: LayerFn, a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, z: torch.Tensor
+    ) -> torch.Tensor:
+        """rho(a) where no input-gradient is taken (the packed pass's constant half); `z` = fn(a, w, b)."""
+        rho = self.modified(fn, a, w, b)
+        return z if rho is None else rho
+
 
 @dataclass
 class Epsilon(Rule):
@@ -97,26 +104,41 @@ class ZPlus(Rule):
 class ZBox(Rule):
     """z^beta / box rule for the first layer: rho = aW + b - (lW+ + b+) - (hW- + b-), l/h the input bounds.
 
-    The bound terms' relevance (-l W+^T s, -h W-^T s) is routed to the input pixels through `a * (l / a)`,
-    with the value of each term fixed to the exact `f(l)` (so padded borders match zennit's); pixels that
-    are exactly 0 keep only their own `a W^T s` share.
+    The bound terms' relevance (-l W+^T s, -h W-^T s) is routed to the input pixels through `a * (l / a)`:
+    `f(routed - routed|detached)` is zero in value (the layer is linear without its bias) and carries
+    exactly that gradient, while the terms' value is the exact `f(l)` (so padded borders match zennit's),
+    computed on one image: the bounds are the same for every image. Pixels that are exactly 0 keep only
+    their own `a W^T s` share.
     """
 
     def __init__(self, low: torch.Tensor, high: torch.Tensor) -> None:
         self.low, self.high = low, high
 
+    def _bounds(self, a, w, b):
+        """((bound, W part, b part) for l and h), each bound as one image of a's shape unless it is given
+        per image."""
+
+        def image(bound: torch.Tensor) -> torch.Tensor:
+            bound = bound.to(a)
+            per_image = bound.dim() == a.dim() and bound.shape[0] > 1
+            return bound.expand(a.shape if per_image else (1, *a.shape[1:]))
+
+        return (
+            (image(self.low), w.clamp(min=0), _pos(b)),
+            (image(self.high), w.clamp(max=0), _neg(b)),
+        )
+
     def modified(self, fn, a, w, b):
         out = fn(a, w, b)
-        for bound, w_part, b_part in (
-            (self.low, w.clamp(min=0), _pos(b)),
-            (self.high, w.clamp(max=0), _neg(b)),
-        ):
-            full = bound.to(a).expand_as(a)
-            routed = a * _ratio(full, a.detach())
-            out = out - (
-                fn(routed, w_part, None) + fn(full, w_part, b_part) - fn(routed.detach(), w_part, None)
-            )
+        for bound, w_part, b_part in self._bounds(a, w, b):
+            routed = a * _ratio(bound, a.detach())
+            out = out - fn(routed - routed.detach(), w_part, None) - fn(bound, w_part, b_part)
         return out
+
+    def modified_value(self, fn, a, w, b, z):
+        for bound, w_part, b_part in self._bounds(a, w, b):
+            z = z - fn(bound, w_part, b_part)
+        return z
 
 
 def apply_rule(
@@ -138,8 +160,7 @@ def apply_rule(
     # packed: `z` is the layer's output on the first half only, `a` the whole doubled input
     n = a.shape[0] // 2
     a_a, a_b, z_a = a[:n], a[n:], z
-    rho_a = rule.modified(fn, a_a, w, b)
-    rho_a = z_a if rho_a is None else rho_a
+    rho_a = rule.modified_value(fn, a_a, w, b, z_a)
     rho_b = rule.modified(fn, a_b, w, b)
     rho_b = fn(a_b, w, b) if rho_b is None else rho_b
     c = z_a / rule.stabilize(rho_a)
