@@ -25,14 +25,17 @@ TRAIN_CONFIG = {"seed": 0}
 SHAPES_PRESET = "shapes-location-gradcam"
 SHAPES_FOOLED_NAME = "shapes-fooled-location-gradcam"
 LITE0_FOOLED_NAME = "lite0-fooled-location-gradcam"
-# A short Location/Grad-CAM run on augmented sample photos. One step of batch 4 costs ~15 s on a busy
-# 2-core CPU (measured with fool_form.seconds_per_step), so this is a few minutes on a laptop.
+# A short Location/Grad-CAM run on augmented sample photos: 16 steps of batch 4 took 11-14 s on a quiet
+# 2-core CPU (~15 s a step when the machine is busy). Measured on 40 fresh augmented crops: FSR 97.5%
+# (baseline 15%), probability MSE 1.2e-5 to 3.5e-5 with the KL term against 2.6e-4 with CE on the
+# original's predictions; top-1 agreement 65-68% either way (the flipped crops' top two ImageNet
+# classes were within 0.04-0.06 probability, median), 4 of the 5 uncropped photos keep their prediction.
 LITE0_FOOL = {
     "dataset": {"kind": "samples", "augment": 8, "seed": 0},
     "attack": "location",
     "attack_params": {"mask": "frame"},
     "interpreter": "gradcam",
-    "classification": "original_predictions",
+    "classification": "keep_probs_kl",
     "lam": 10.0,
     "lr": 1e-4,
     "steps": 16,
