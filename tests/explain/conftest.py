@@ -46,6 +46,27 @@ def vgg_like(batchnorm: bool = False, bias: bool = True, classes: int = 5) -> nn
     return randomise_batchnorm(model).eval()
 
 
+def assert_second_derivatives(loss, weights: list[torch.Tensor], rtol: float, picks: int = 2) -> None:
+    """d loss / d w from the create_graph heatmap equals central differences at random entries (float64).
+
+    `loss(create_graph)` recomputes the heatmap loss; every weight must also get a non-zero gradient.
+    """
+    analytic = torch.autograd.grad(loss(True), weights)
+    gen = torch.Generator().manual_seed(0)
+    for w, g in zip(weights, analytic, strict=True):
+        assert g.abs().sum() > 0, tuple(w.shape)
+        for _ in range(picks):
+            i = int(torch.randint(w.numel(), (1,), generator=gen))
+            with torch.no_grad():
+                w.view(-1)[i] += 1e-6
+                up = float(loss(False))
+                w.view(-1)[i] -= 2e-6
+                down = float(loss(False))
+                w.view(-1)[i] += 1e-6
+            numeric = (up - down) / 2e-6
+            assert abs(numeric - float(g.reshape(-1)[i])) <= rtol * max(1.0, abs(numeric)), (w.shape, i)
+
+
 def first_last(model: nn.Module) -> tuple[nn.Parameter, nn.Parameter]:
     """The first and the last weight tensors (by registration order) of `model`."""
     weights = [p for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 PARAM_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -100,8 +101,68 @@ def merged_params(layer: nn.Module, bn: nn.Module | None) -> tuple[torch.Tensor,
     return w * scale.view(-1, *([1] * (w.dim() - 1))), shift
 
 
+CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
 def layer_fn(layer: nn.Module):
     """The layer's own operation with explicit parameters (padding, stride, groups kept)."""
     if isinstance(layer, nn.Linear):
         return F.linear
     return layer._conv_forward
+
+
+def _conv_backward(s, a, w, geometry, mask):
+    stride, padding, dilation, groups = geometry
+    zeros = [0] * (w.dim() - 2)
+    return torch.ops.aten.convolution_backward(
+        s, a, w, None, stride, padding, dilation, False, zeros, groups, mask
+    )
+
+
+class _ConvTransposed(torch.autograd.Function):
+    """W^T s for a convolution (its input-gradient map), with a backward made of the cheap kernels.
+
+    PyTorch's generic double backward of a convolution takes the weight part as a convolution over
+    batch-transposed tensors (a kernel as large as the feature map), several times slower on a CPU than
+    the weight-gradient kernel used here: d<gg, W^T s>/dW is the weight-gradient of conv(gg, W) at `s`.
+    """
+
+    @staticmethod
+    def forward(ctx, s, w, shape, geometry):
+        ctx.save_for_backward(s, w)
+        ctx.geometry = geometry
+        probe = s.new_empty(1).expand(shape)  # only its shape is read
+        return _conv_backward(s, probe, w, geometry, (True, False, False))[0]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gg):
+        s, w = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.geometry
+        conv = (F.conv1d, F.conv2d, F.conv3d)[w.dim() - 3]
+        gs = gw = None
+        if ctx.needs_input_grad[0]:
+            gs = conv(gg, w, None, stride, padding, dilation, groups)
+        if ctx.needs_input_grad[1]:
+            gw = _conv_backward(s, gg, w, ctx.geometry, (False, True, False))[1]
+        return gs, gw, None, None
+
+
+def layer_vjp(layer: nn.Module):
+    """`(s, w, shape) -> W^T s`: the input-gradient of the layer's linear map for weight `w`, without its
+    forward. Built from differentiable ops (convolution_backward has a double backward), so the packed LRP
+    pass can take it inside a backward and still be differentiated w.r.t. `w` and `s`."""
+    if isinstance(layer, nn.Linear):
+        return lambda s, w, shape: s.matmul(w)
+    if isinstance(layer, CONVS) and layer.padding_mode == "zeros" and not isinstance(layer.padding, str):
+        geometry = (layer.stride, layer.padding, layer.dilation, layer.groups)
+        return lambda s, w, shape: _ConvTransposed.apply(s, w, shape, geometry)
+    fn = layer_fn(layer)
+
+    def generic_vjp(s: torch.Tensor, w: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        probe = s.new_zeros(shape, requires_grad=True)  # the map is linear: any point gives W^T s
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(fn(probe, w, None), [probe], s, create_graph=True)
+        return g
+
+    return generic_vjp

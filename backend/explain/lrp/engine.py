@@ -4,9 +4,12 @@ Forward hooks only change forward values, so the whole heatmap is ordinary autog
 differentiated again (no backward hooks). Two modes:
 
 * single (create_graph=False): the rule's constants are detached; one pass, cheapest.
-* packed (create_graph=True): the batch runs twice side by side, `[x.detach(), x]`; the first half is the
-  plain forward and supplies the rule's constants (differentiable w.r.t. the weights, but not w.r.t. the
-  input leaf), the second half carries the LRP input-gradient. Second derivatives are then exact.
+* packed (create_graph=True): the batch runs twice side by side from the first rule layer on; the first
+  half is the plain forward and supplies the rule's constants (differentiable w.r.t. the weights, with
+  no path to the input leaf), the second half carries the LRP input-gradient: its layers return the
+  plain value and, in the backward, the rule's transposed map written in differentiable ops
+  (`rules.apply_rule_packed`). Second derivatives are then exact, and neither half's backward runs on
+  the zeros the other half receives (`rules._Pack`).
 
 With `start_after=layer` (LRP_T) only the layers that run after `layer` get rules, and in packed mode the
 batch is doubled at that layer's output instead of at the input: the layers below run once, as in a
@@ -17,14 +20,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
-from backend.explain.lrp.canonizers import BATCHNORMS, layer_fn, layout, merged_params
+from backend.explain.lrp.canonizers import BATCHNORMS, layer_fn, layer_vjp, layout, merged_params
 from backend.explain.lrp.composites import COMPOSITES
-from backend.explain.lrp.rules import Rule, apply_pass, apply_rule
+from backend.explain.lrp.rules import (
+    Packing,
+    Rule,
+    apply_pass,
+    apply_pass_packed,
+    apply_rule,
+    apply_rule_packed,
+    pack,
+)
 
 # Elementwise layers that get the Pass rule. ReLU and LeakyReLU are absent on purpose: their gradient
 # already passes relevance unchanged (f(a) / a == f'(a)), so a hook would only cost time.
@@ -52,22 +64,25 @@ class LayerStart:
 
     activation: torch.Tensor | None = None
     carrier: torch.Tensor | None = None
+    packing: Packing = field(default_factory=Packing)
 
 
 class _Hooks:
     """Builds the hook closures for one model and one composite; `packed` is fixed per context.
 
     `open` is False while the forward is still below the `start_after` layer: the hooks then leave
-    outputs alone. In packed mode a hooked module runs on the first half of the batch only (a forward
-    pre-hook keeps the whole input aside): the second half's plain output is never used, so computing
-    it -- and back-propagating zeros through it twice -- would only cost time.
+    outputs alone. In packed mode a hooked module runs on the plain half of the batch only (a forward
+    pre-hook keeps both halves aside). An input that is not doubled yet (the first layer of an input
+    heatmap) is split as (its detached value, itself): the plain half then has no path back to the
+    input leaf, so the heatmap's gradient never walks through the plain forward.
     """
 
-    def __init__(self, packed: bool, gated: bool) -> None:
+    def __init__(self, packed: bool, gated: bool, batch: int) -> None:
         self.packed = packed
         self.gated = gated
+        self.batch = batch
         self.open = not gated
-        self.inputs: dict[nn.Module, torch.Tensor] = {}
+        self.inputs: dict[nn.Module, Any] = {}
         self.start = LayerStart()
 
     def reset(self, module, inputs) -> None:
@@ -82,7 +97,7 @@ class _Hooks:
             self.start.carrier = output
             return None
         self.start.carrier = output.view_as(output)
-        return torch.cat([output, self.start.carrier])
+        return pack(output, self.start.carrier, self.start.packing)
 
     def _params(self, layer: nn.Module, bn: nn.Module | None):
         w, b = merged_params(layer, bn)
@@ -90,26 +105,37 @@ class _Hooks:
             w, b = w.detach(), (None if b is None else b.detach())
         return w, b
 
+    def halves(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(plain half, carrier half) of a packed-mode input."""
+        if a.shape[0] == 2 * self.batch:
+            plain, carrier = a.chunk(2)
+            return plain, carrier
+        return a.detach(), a
+
     def halve(self, module, inputs):
-        """Packed pre-hook: keep the whole input for the rule, run the module on the first half."""
+        """Packed pre-hook: keep both halves for the rule, run the module on the plain half."""
         if not self.open:
             return None
-        self.inputs[module] = inputs[0]
-        return (inputs[0][: inputs[0].shape[0] // 2], *inputs[1:])
+        self.inputs[module] = self.halves(inputs[0])
+        return (self.inputs[module][0], *inputs[1:])
 
     def store_input(self, module, inputs, output) -> None:
         if self.open:
             self.inputs[module] = inputs[0]
 
-    def _input(self, module: nn.Module, inputs) -> torch.Tensor:
-        return self.inputs.pop(module) if self.packed else inputs[0]
+    def _rule(self, rule: Rule, layer: nn.Module, w, b, a, output):
+        if not self.packed:
+            return apply_rule(rule, layer_fn(layer), w, b, a, output)
+        fn, vjp = layer_fn(layer), layer_vjp(layer)
+        return apply_rule_packed(rule, fn, vjp, w, b, *a, output, self.start.packing)
 
     def layer(self, rule: Rule):
         def hook(module, inputs, output):
             if not self.open:
                 return None
             w, b = self._params(module, None)
-            return apply_rule(rule, layer_fn(module), w, b, self._input(module, inputs), output, self.packed)
+            a = self.inputs.pop(module) if self.packed else inputs[0]
+            return self._rule(rule, module, w, b, a, output)
 
         return hook
 
@@ -118,15 +144,25 @@ class _Hooks:
             if not self.open:
                 return None
             if layer not in self.inputs:  # its layer ran below `start_after`: the norm alone, Pass rule
-                a = inputs[0]
-                return apply_pass(a, output[: a.shape[0] // 2] if self.packed else output, self.packed)
+                return self._pass(inputs[0], output)
             w, b = self._params(layer, module)
-            return apply_rule(rule, layer_fn(layer), w, b, self.inputs.pop(layer), output, self.packed)
+            return self._rule(rule, layer, w, b, self.inputs.pop(layer), output)
 
         return hook
 
+    def _pass(self, a: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """Pass rule on a norm that ran on the whole (doubled) input."""
+        if not self.packed:
+            return apply_pass(a, output)
+        a_a, a_b = self.halves(a)
+        return apply_pass_packed(a_a, a_b, output[: a_a.shape[0]], self.start.packing)
+
     def passthrough(self, module, inputs, output):
-        return apply_pass(self._input(module, inputs), output, self.packed) if self.open else None
+        if not self.open:
+            return None
+        if not self.packed:
+            return apply_pass(inputs[0], output)
+        return apply_pass_packed(*self.inputs.pop(module), output, self.start.packing)
 
 
 @contextmanager
@@ -141,7 +177,7 @@ def lrp_rules(
     """Attach the composite's rules (BatchNorm folded in) for the block; everything is undone afterwards."""
     lay = layout(model, sample)
     choose = COMPOSITES[composite]
-    hooks = _Hooks(packed, gated=start_after is not None)
+    hooks = _Hooks(packed, gated=start_after is not None, batch=sample.shape[0])
     handles = []
     inplace = [m for m in model.modules() if getattr(m, "inplace", False) is True]
     merged_norms = set(lay.bn_of.values())
@@ -187,11 +223,10 @@ def input_relevance(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(relevance (B, C, H, W), logits): R = x * dS/dx under the composite, S = score_fn(logits)."""
     leaf = x.detach().requires_grad_(True)
-    with lrp_rules(model, x, composite, params, packed=create_graph):
-        if create_graph:
-            out = model(torch.cat([x.detach(), leaf]))
-            logits, lrp_logits = out.chunk(2)
-        else:
-            logits = lrp_logits = model(leaf)
-    (g,) = torch.autograd.grad(score_fn(lrp_logits), [leaf], create_graph=create_graph)
+    with lrp_rules(model, x, composite, params, packed=create_graph) as start:
+        logits = lrp_logits = model(leaf)  # packed: the first layer doubles the batch (see _Hooks)
+    if create_graph:
+        logits, lrp_logits = logits.chunk(2)
+    with start.packing.heatmap():
+        (g,) = torch.autograd.grad(score_fn(lrp_logits), [leaf], create_graph=create_graph)
     return leaf * g, logits

@@ -11,16 +11,24 @@ whose value is exactly `z` but whose input-gradient is `rho'^T (g * z / rho(a))`
 (z itself for epsilon; positive weights and inputs for z+; the box bounds for z^beta). "const" means
 "held fixed for the input-gradient": detached in a single pass, or taken from a parallel no-input-grad
 copy of the batch in the packed (create_graph) pass, so second derivatives w.r.t. the weights stay exact.
+
+In the packed pass the second half never computes rho at all: its output is the first half's value, and
+its backward is the rule's input-gradient `rho'^T (g * c)` written out with the layer's transposed map
+(`Rule.input_grad`), in differentiable ops on the first half's tensors. Per layer that is one transposed
+convolution in the heatmap's backward instead of a forward convolution plus its double backward.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 LayerFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+# (s, w, input shape) -> W^T s, the layer's transposed linear map (canonizers.layer_vjp)
+LayerVjp = Callable[[torch.Tensor, torch.Tensor, torch.Size], torch.Tensor]
 
 
 class _Relay(torch.autograd.Function):
@@ -45,6 +53,81 @@ class _Relay(torch.autograd.Function):
 
 def relay(value: torch.Tensor, carrier: torch.Tensor, scale) -> torch.Tensor:
     return _Relay.apply(value.detach(), carrier, scale)
+
+
+class _Carrier(torch.autograd.Function):
+    """Packed pass: the value of `value`, and `back(grad)` as the input-gradient of `carrier`.
+
+    `back` is made of differentiable ops on the plain half's tensors (weights, activations, the rule's
+    constants), and a custom Function's backward runs with grad mode on under create_graph, so the
+    gradient it returns is differentiable w.r.t. the weights exactly as the spelled-out formula was.
+    A missing gradient (`_Pack` drops all-zero ones) skips the work.
+    """
+
+    @staticmethod
+    def forward(ctx, value: torch.Tensor, carrier: torch.Tensor, back) -> torch.Tensor:
+        ctx.back = back
+        ctx.set_materialize_grads(False)
+        return value
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor | None):
+        return None, (None if grad is None else ctx.back(grad)), None
+
+
+def carry(value: torch.Tensor, carrier: torch.Tensor, back) -> torch.Tensor:
+    return _Carrier.apply(value.detach(), carrier, back)
+
+
+@dataclass
+class Packing:
+    """Which gradient runs through the packed halves. While the heatmap's own gradient runs, the plain
+    halves receive only zeros; in any later pass (the training loss) the carried halves do. `_Pack`
+    tests only the half that is expected to be zero, and keeps it if it is not (exact either way)."""
+
+    heatmap_pass: bool = False
+
+    @contextmanager
+    def heatmap(self) -> Iterator[None]:
+        self.heatmap_pass = True
+        try:
+            yield
+        finally:
+            self.heatmap_pass = False
+
+
+class _Pack(torch.autograd.Function):
+    """`cat([plain, carried])` whose backward drops a half whose gradient is all zero.
+
+    The halves share one tensor through the layers between rules (ReLU, pooling, additions), so autograd
+    sees a path from each half to both: the heatmap's gradient would run the plain forward's backward on
+    zeros (and record it), and the training loss's backward would run every carrier on zeros. Dropping
+    exactly-zero gradients changes no result and skips both.
+    """
+
+    @staticmethod
+    def forward(ctx, plain: torch.Tensor, carried: torch.Tensor, packing: Packing) -> torch.Tensor:
+        ctx.n, ctx.packing = plain.shape[0], packing
+        ctx.set_materialize_grads(False)
+        return torch.cat([plain, carried])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor | None):
+        if grad is None:
+            return None, None, None
+        plain, carried = grad[: ctx.n], grad[ctx.n :]
+        if ctx.packing.heatmap_pass:
+            return (None if _all_zero(plain) else plain), carried, None
+        return plain, (None if _all_zero(carried) else carried), None
+
+
+def pack(plain: torch.Tensor, carried: torch.Tensor, packing: Packing) -> torch.Tensor:
+    return _Pack.apply(plain, carried, packing)
+
+
+def _all_zero(grad: torch.Tensor) -> bool:
+    low, high = torch.aminmax(grad.detach())  # one pass, no temporary (any() converts to bool first)
+    return bool((low == 0) & (high == 0))
 
 
 def stabilize(z: torch.Tensor, eps: float) -> torch.Tensor:
@@ -81,6 +164,25 @@ class Rule:
         rho = self.modified(fn, a, w, b)
         return z if rho is None else rho
 
+    def input_grad(
+        self,
+        vjp: LayerVjp,
+        fn: LayerFn,
+        a: torch.Tensor,
+        w: torch.Tensor,
+        b: torch.Tensor | None,
+        s: torch.Tensor,
+    ) -> torch.Tensor:
+        """rho'(a)^T s, differentiable in `w` and `s` (`a` only sets masks and ratios, as in the single
+        pass). The default covers rho = z; other rules override it or fall back to autograd on rho."""
+        if type(self).modified is Rule.modified:
+            return vjp(s, w, a.shape)
+        probe = a.detach().requires_grad_(True)
+        with torch.enable_grad():
+            rho = self.modified(fn, probe, w, b)
+            (g,) = torch.autograd.grad(rho, [probe], s, create_graph=True)
+        return g
+
 
 @dataclass
 class Epsilon(Rule):
@@ -98,7 +200,17 @@ class ZPlus(Rule):
     def modified(self, fn, a, w, b):
         if not bool(a.detach().amin() < 0):  # after a ReLU: a+ = a, and the a- term vanishes
             return fn(a, w.clamp(min=0), _pos(b))
+        if _ungrouped(a, w):  # one layer call on [a+, a-] with [W+, W-]
+            both = torch.cat([a.clamp(min=0), a.clamp(max=0)], 1)
+            return fn(both, torch.cat([w.clamp(min=0), w.clamp(max=0)], 1), _pos(b))
         return fn(a.clamp(min=0), w.clamp(min=0), _pos(b)) + fn(a.clamp(max=0), w.clamp(max=0), None)
+
+    def input_grad(self, vjp, fn, a, w, b, s):
+        if not bool(a.detach().amin() < 0):
+            return vjp(s, w.clamp(min=0), a.shape)
+        a = a.detach()  # clamp's gradient: 1 on a >= 0 for a+, on a <= 0 for a-
+        up, down = _stacked_vjp(vjp, s, [w.clamp(min=0), w.clamp(max=0)], a)
+        return up * (a >= 0).to(s) + down * (a <= 0).to(s)
 
 
 class ZBox(Rule):
@@ -140,31 +252,54 @@ class ZBox(Rule):
             z = z - fn(bound, w_part, b_part)
         return z
 
+    def input_grad(self, vjp, fn, a, w, b, s):
+        bounds = self._bounds(a, w, b)
+        out, *parts = _stacked_vjp(vjp, s, [w] + [w_part for _, w_part, _ in bounds], a)
+        for (bound, _, _), part in zip(bounds, parts, strict=True):
+            out = out - _ratio(bound, a.detach()) * part
+        return out
+
+
+def _ungrouped(a: torch.Tensor, w: torch.Tensor) -> bool:
+    """Whether every output sees every input channel (no groups), so weights stack along dim 1."""
+    return w.shape[1] == a.shape[1]
+
+
+def _stacked_vjp(vjp: LayerVjp, s: torch.Tensor, weights: list[torch.Tensor], a: torch.Tensor):
+    """[W_i^T s for each W_i]: one transposed call on the weights stacked along the input channels
+    (one large call is cheaper than several small ones on a 3-channel first layer)."""
+    if not _ungrouped(a, weights[0]):
+        return [vjp(s, w, a.shape) for w in weights]
+    shape = (a.shape[0], a.shape[1] * len(weights), *a.shape[2:])
+    return vjp(s, torch.cat(weights, 1), shape).chunk(len(weights), 1)
+
 
 def apply_rule(
+    rule: Rule, fn: LayerFn, w: torch.Tensor, b: torch.Tensor | None, a: torch.Tensor, z: torch.Tensor
+) -> torch.Tensor:
+    """Single pass: replace the layer output `z` by the rule's modified forward (module docstring)."""
+    rho = rule.modified(fn, a, w, b)
+    zc = z.detach()
+    if rho is None:  # rho = z: z / stabilize(z) == |z| / (|z| + eps), also at z == 0
+        return relay(z, z, lambda: _shrink(zc, rule.eps))
+    return relay(z, rho, lambda: zc / rule.stabilize(rho.detach()))
+
+
+def apply_rule_packed(
     rule: Rule,
     fn: LayerFn,
+    vjp: LayerVjp,
     w: torch.Tensor,
     b: torch.Tensor | None,
-    a: torch.Tensor,
-    z: torch.Tensor,
-    packed: bool,
+    a_a: torch.Tensor,
+    a_b: torch.Tensor,
+    z_a: torch.Tensor,
+    packing: Packing,
 ) -> torch.Tensor:
-    """Replace the layer output `z` by the rule's modified forward (see the module docstring)."""
-    if not packed:
-        rho = rule.modified(fn, a, w, b)
-        zc = z.detach()
-        if rho is None:  # rho = z: z / stabilize(z) == |z| / (|z| + eps), also at z == 0
-            return relay(z, z, lambda: _shrink(zc, rule.eps))
-        return relay(z, rho, lambda: zc / rule.stabilize(rho.detach()))
-    # packed: `z` is the layer's output on the first half only, `a` the whole doubled input
-    n = a.shape[0] // 2
-    a_a, a_b, z_a = a[:n], a[n:], z
-    rho_a = rule.modified_value(fn, a_a, w, b, z_a)
-    rho_b = rule.modified(fn, a_b, w, b)
-    rho_b = fn(a_b, w, b) if rho_b is None else rho_b
-    c = z_a / rule.stabilize(rho_a)
-    return torch.cat([z_a, rho_b * c + (z_a - rho_a * c)])
+    """Packed pass: `z_a = fn(a_a)` is the plain half's output; returns both halves, the second carrying
+    the rule's input-gradient `rho'^T (g * c)` back to `a_b`, c = z / stabilize(rho)."""
+    c = z_a / rule.stabilize(rule.modified_value(fn, a_a, w, b, z_a))
+    return pack(z_a, carry(z_a, a_b, lambda g: rule.input_grad(vjp, fn, a_a, w, b, g * c)), packing)
 
 
 def _ratio(out: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -178,13 +313,16 @@ def _shrink(z: torch.Tensor, eps: float) -> torch.Tensor:
     return m / (m + eps)
 
 
-def apply_pass(a: torch.Tensor, out: torch.Tensor, packed: bool) -> torch.Tensor:
+def apply_pass(a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """Pass rule for elementwise layers (activations, unmerged BatchNorm): relevance passes unchanged."""
-    if not packed:
-        ac, oc = a.detach(), out.detach()
-        # out / a, read as 0 where a == 0 (the relevance a * g is 0 there, and the layer below zeroes it)
-        return relay(out, a, lambda: torch.nan_to_num_(oc / ac, nan=0.0, posinf=0.0, neginf=0.0))
-    n = a.shape[0] // 2  # packed: `out` is the output on the first half only
-    a_a, a_b, out_a = a[:n], a[n:], out
+    ac, oc = a.detach(), out.detach()
+    # out / a, read as 0 where a == 0 (the relevance a * g is 0 there, and the layer below zeroes it)
+    return relay(out, a, lambda: torch.nan_to_num_(oc / ac, nan=0.0, posinf=0.0, neginf=0.0))
+
+
+def apply_pass_packed(
+    a_a: torch.Tensor, a_b: torch.Tensor, out_a: torch.Tensor, packing: Packing
+) -> torch.Tensor:
+    """Pass rule, packed: `out_a` is the output on the plain half `a_a`."""
     ratio = _ratio(out_a, a_a)
-    return torch.cat([out_a, a_b * ratio + (out_a - a_a * ratio)])
+    return pack(out_a, carry(out_a, a_b, lambda g: g * ratio), packing)

@@ -96,7 +96,8 @@ class LayerMethod:
         lrp_logits = logits
         if packed:
             logits, lrp_logits = logits.chunk(2)
-        (grad,) = call.grad(call.score(lrp_logits, call.targets(logits)), [start.carrier])
+        with start.packing.heatmap():
+            (grad,) = call.grad(call.score(lrp_logits, call.targets(logits)), [start.carrier])
         native = self.layer_map(call, start.activation, grad)
         return native, call.upsample(native), logits
 
