@@ -124,3 +124,21 @@ def test_heatmap_gradient_runs_only_the_transposed_maps_and_the_loss_backward_no
         loss.backward()
     assert (True, False) not in loss_pass.masks
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+@pytest.mark.parametrize("composite", ["epsilon_alpha1beta0", "zbox_zplus"])
+def test_packed_pass_under_autocast_matches_float32(composite):
+    """The trainer's mixed precision runs the heatmap under autocast, while backward passes (where the
+    transposed maps run) do not autocast: half activations meet float weights there."""
+    torch.manual_seed(0)
+    model = zoo.build("shapes_cnn").eval()
+    x = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    reference = explain(model, x, 1, "lrp", composite=composite, create_graph=True).heatmap
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = explain(model, x, 1, "lrp", composite=composite, create_graph=True)
+        loss = out.heatmap.float().pow(2).mean()
+    loss.backward()
+    a, b = out.heatmap.detach().float().flatten(1), reference.detach().flatten(1)
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.95
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)

@@ -131,29 +131,30 @@ class _ConvTransposed(torch.autograd.Function):
     def forward(ctx, s, w, shape, geometry):
         ctx.save_for_backward(s, w)
         ctx.geometry = geometry
-        probe = s.new_empty(1).expand(shape)  # only its shape is read
-        return _conv_backward(s, probe, w, geometry, (True, False, False))[0]
+        probe = s.new_empty(shape)  # only its shape is read (an expanded view would be copied)
+        return _conv_backward(s, probe, w.to(s.dtype), geometry, (True, False, False))[0]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gg):
         s, w = ctx.saved_tensors
+        wc = w.to(s.dtype)  # the heatmap may run in half precision (autocast) against float weights
         stride, padding, dilation, groups = ctx.geometry
         conv = (F.conv1d, F.conv2d, F.conv3d)[w.dim() - 3]
         gs = gw = None
         if ctx.needs_input_grad[0]:
-            gs = conv(gg, w, None, stride, padding, dilation, groups)
+            gs = conv(gg.to(s.dtype), wc, None, stride, padding, dilation, groups)
         if ctx.needs_input_grad[1]:
-            gw = _conv_backward(s, gg, w, ctx.geometry, (False, True, False))[1]
+            gw = _conv_backward(s, gg.to(s.dtype), wc, ctx.geometry, (False, True, False))[1].to(w.dtype)
         return gs, gw, None, None
 
 
 def layer_vjp(layer: nn.Module):
     """`(s, w, shape) -> W^T s`: the input-gradient of the layer's linear map for weight `w`, without its
-    forward. Built from differentiable ops (convolution_backward has a double backward), so the packed LRP
-    pass can take it inside a backward and still be differentiated w.r.t. `w` and `s`."""
+    forward. Differentiable w.r.t. `w` and `s`, so the packed LRP pass can take it inside a backward. It
+    runs in `s`'s dtype: a backward runs outside autocast, where half and float tensors do not mix."""
     if isinstance(layer, nn.Linear):
-        return lambda s, w, shape: s.matmul(w)
+        return lambda s, w, shape: s.matmul(w.to(s.dtype))
     if isinstance(layer, CONVS) and layer.padding_mode == "zeros" and not isinstance(layer.padding, str):
         geometry = (layer.stride, layer.padding, layer.dilation, layer.groups)
         return lambda s, w, shape: _ConvTransposed.apply(s, w, shape, geometry)
@@ -162,7 +163,7 @@ def layer_vjp(layer: nn.Module):
     def generic_vjp(s: torch.Tensor, w: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         probe = s.new_zeros(shape, requires_grad=True)  # the map is linear: any point gives W^T s
         with torch.enable_grad():
-            (g,) = torch.autograd.grad(fn(probe, w, None), [probe], s, create_graph=True)
+            (g,) = torch.autograd.grad(fn(probe, w.to(s.dtype), None), [probe], s, create_graph=True)
         return g
 
     return generic_vjp

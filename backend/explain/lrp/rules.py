@@ -177,7 +177,8 @@ class Rule:
         pass). The default covers rho = z; other rules override it or fall back to autograd on rho."""
         if type(self).modified is Rule.modified:
             return vjp(s, w, a.shape)
-        probe = a.detach().requires_grad_(True)
+        probe = a.detach().to(s.dtype).requires_grad_(True)
+        w, b = w.to(s.dtype), (None if b is None else b.to(s.dtype))
         with torch.enable_grad():
             rho = self.modified(fn, probe, w, b)
             (g,) = torch.autograd.grad(rho, [probe], s, create_graph=True)
@@ -253,11 +254,11 @@ class ZBox(Rule):
         return z
 
     def input_grad(self, vjp, fn, a, w, b, s):
-        bounds = self._bounds(a, w, b)
-        out, *parts = _stacked_vjp(vjp, s, [w] + [w_part for _, w_part, _ in bounds], a)
-        for (bound, _, _), part in zip(bounds, parts, strict=True):
-            out = out - _ratio(bound, a.detach()) * part
-        return out
+        """W^T s - (l/a) W+^T s - (h/a) W-^T s = (1 - l/a) W+^T s + (1 - h/a) W-^T s: two maps, not three."""
+        (low, w_pos, _), (high, w_neg, _) = self._bounds(a, w, b)
+        up, down = _stacked_vjp(vjp, s, [w_pos, w_neg], a)
+        a = a.detach()
+        return (1 - _ratio(low, a)) * up + (1 - _ratio(high, a)) * down
 
 
 def _ungrouped(a: torch.Tensor, w: torch.Tensor) -> bool:
