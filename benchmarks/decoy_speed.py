@@ -129,7 +129,7 @@ def main() -> None:
         "Before this (same machine, earlier run): VGG16 one decoy 1.86x a gradient map (paper's rule) and",
         "4.29x (fixed 20-step budget); shapes CNN one decoy 4.50x / 36.4x, 128 decoys + Z 2250x one map.",
         "The last row of each model is dominated by the saliency maps of all decoys (VGG16: 19 maps in",
-        "one batch on one thread cost ~6x a single map each on this machine).",
+        "one batch on one thread: 1.4x a single map each on a quiet machine, ~6x under heavy load).",
         "",
         "| model | what | seconds | decoys | per decoy (s) | x gradient | iterations / decoy | feasible |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
