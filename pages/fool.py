@@ -206,6 +206,17 @@ freeze = c2.checkbox("Freeze the classifier", False, key="f_freeze")
 first_n = c3.number_input("Train only the first N layers (0 = all)", 0, 1000, 0, key="f_first_n")
 use_beta = c4.checkbox("Softplus instead of ReLU", False, key="f_use_beta")
 beta = st.number_input("softplus beta", 0.0, 1000.0, 20.0, key="f_beta") if use_beta else None
+c1, c2 = st.columns(2)
+val_every = c1.number_input(
+    "Validate every N steps (0 = only at the end)", 0, 1_000_000, 0, key="f_val_every"
+)
+keep_best = c2.checkbox(
+    "Keep the best validated weights",
+    False,
+    key="f_keep_best",
+    help="End with the weights of the validation with the highest FSR (then agreement), not the last "
+    "step's: some attacks peak and fall back. Needs periodic validation.",
+)
 name = st.text_input("Name of the fooled checkpoint", f"{card.name}-{attack}-{interpreter}", key="f_name")
 
 values = {
@@ -222,6 +233,8 @@ values = {
     "freeze_classifier": bool(freeze),
     "train_first_n": int(first_n) or None,
     "softplus_beta": float(beta) if beta is not None else None,
+    "val_every": int(val_every),
+    "keep_best": bool(keep_best),
     "name": name or None,
 }
 

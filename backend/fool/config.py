@@ -34,6 +34,10 @@ class FoolConfig:
     val_fraction: float = 0.2
     val_every: int = 0  # validate every N steps (0 = only at the end)
     val_size: int = 64  # images used by periodic validation
+    # end with the weights of the best periodic validation (highest FSR, then agreement) instead of the
+    # last step's: some attacks peak and fall back (centre-mass on full LRP). Needs val_every; the
+    # validation images then also chose the weights, so judge the result on other images.
+    keep_best: bool = False
     optimizer: str = "adam"
     lr: float = 1e-6
     weight_decay: float = 0.0
@@ -139,6 +143,10 @@ class FoolConfig:
             self.train_first_n is None or self.train_first_n >= 1, "train_first_n must be >= 1 (or empty)."
         )
         _check(self.checkpoint_every >= 1, "checkpoint_every must be >= 1.")
+        _check(
+            not self.keep_best or self.val_every >= 1,
+            "keep_best picks among periodic validations: set val_every (validate every N steps) too.",
+        )
         _check(
             isinstance(self.dataset, dict),
             "dataset must be a dataset spec such as {'kind': 'shapes', 'n': 256}.",

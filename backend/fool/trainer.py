@@ -5,6 +5,9 @@ images_per_s, eta_s`, and after each validation also `val` = {"accuracy", "agree
 "test_loss"} on held-out images. State for resuming (model, optimiser, RNG, step) is written atomically
 to `state_dir` every `checkpoint_every` steps in weights-only torch format; a run given the same
 `state_dir` continues from there and ends bit-for-bit where an uninterrupted run ends.
+
+With `keep_best` the run ends with the weights of its best periodic validation (the last progress call
+says which step in `kept_step`, and the card records it), kept on the CPU and in the resumable state.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +70,13 @@ def make_optimizer(params: list[nn.Parameter], cfg: FoolConfig) -> torch.optim.O
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def _save_state(state_dir: Path, model, optimizer, schedule, step: int, cfg: FoolConfig) -> None:
+def _save_state(
+    state_dir: Path, model, optimizer, schedule, step: int, cfg: FoolConfig, best: _Best | None
+) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     state = {
         "model": model.state_dict(),
+        "best": best.to_state() if best is not None else {},
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict() if schedule is not None else {},
         "step": step,
@@ -80,6 +87,31 @@ def _save_state(state_dir: Path, model, optimizer, schedule, step: int, cfg: Foo
     tmp = state_dir / (STATE_FILE + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, state_dir / STATE_FILE)
+
+
+@dataclass
+class _Best:
+    """The best periodic validation so far (for `keep_best`): its step, metrics and weights (on the CPU)."""
+
+    step: int
+    val: dict[str, float]
+    weights: dict[str, torch.Tensor]
+
+    @staticmethod
+    def score(val: dict[str, float]) -> tuple[float, float]:
+        return (val.get("fsr", 0.0), val.get("agreement", 0.0))
+
+    def to_state(self) -> dict[str, Any]:
+        return {"step": self.step, "val": self.val, "weights": self.weights}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> _Best | None:
+        return cls(int(state["step"]), dict(state["val"]), state["weights"]) if state else None
+
+    @classmethod
+    def of(cls, step: int, val: dict[str, float], model: nn.Module) -> _Best:
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        return cls(step, dict(val), weights)
 
 
 def _load_state(state_dir: Path | None, cfg: FoolConfig) -> dict[str, Any] | None:
@@ -187,6 +219,7 @@ def run_fooling(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     began, done_here = time.perf_counter(), 0
     history_val: dict[str, float] = {}
+    best = _Best.from_state(state.get("best", {})) if state is not None else None
     for step in range(start, total):
         idx = _batch_indices(step, len(data.train), cfg.batch_size, cfg.seed)
         x, y = data.batch(idx)
@@ -230,14 +263,20 @@ def run_fooling(
             model.eval()
             info["val"] = validate(model, original, data, attack, attack_cfg, interpreter, cfg.batch_size)
             model.train(not cfg.freeze_batchnorm)
+            if cfg.keep_best and (best is None or _Best.score(info["val"]) > _Best.score(best.val)):
+                best = _Best.of(step + 1, info["val"], model)
         if state_dir is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == total):
-            _save_state(state_dir, model, optimizer, schedule, step + 1, cfg)
+            _save_state(state_dir, model, optimizer, schedule, step + 1, cfg, best)
         if progress is not None:
             progress(info)
     model.eval()
     history_val = validate(model, original, data, attack, attack_cfg, interpreter, cfg.batch_size)
+    chosen = total
+    if cfg.keep_best and best is not None and _Best.score(best.val) > _Best.score(history_val):
+        model.load_state_dict(best.weights)
+        chosen, history_val = best.step, best.val
     if progress is not None:
-        progress({"step": total, "total": total, "val": history_val, "done": True})
+        progress({"step": total, "total": total, "val": history_val, "done": True, "kept_step": chosen})
     model.requires_grad_(True)
     name = cfg.name or f"{parent.name} fooled {cfg.attack}/{cfg.interpreter}"
     return registry.save(
@@ -249,5 +288,5 @@ def run_fooling(
         parent=parent.id,
         kind="fooled",
         config=cfg.to_dict(),
-        metrics={f"val_{k}": v for k, v in history_val.items()},
+        metrics={**{f"val_{k}": v for k, v in history_val.items()}, "kept_step": chosen},
     )

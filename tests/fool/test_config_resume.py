@@ -30,6 +30,7 @@ def _cfg(card_id: str, **kw) -> dict:
         ({"classification": "vibes"}, "classification must be one of"),
         ({"lr": 0}, "learning rate"),
         ({"attack": "active", "attack_params": {"c1": 0, "c2": 99}}, "class indices"),
+        ({"keep_best": True}, "set val_every"),
     ],
 )
 def test_invalid_configs_are_refused(shapes_model, change, message):
@@ -54,9 +55,13 @@ class _Crash(RuntimeError):
     pass
 
 
-def test_a_resumed_run_ends_where_an_uninterrupted_one_does(shapes_model, tmp_path):
+@pytest.mark.parametrize("keep_best", [False, True])
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(shapes_model, tmp_path, keep_best):
+    """With keep_best the best validation so far is part of the saved state, so the kept weights agree."""
     _, card = shapes_model
     cfg = _cfg(card.id, steps=6, batch_size=8, lr=1e-3, lam=5.0, checkpoint_every=2, val_size=8, seed=11)
+    if keep_best:
+        cfg.update(keep_best=True, val_every=1, lr=3e-2)  # a large step: validations go up and down
     straight = run_fooling(cfg, state_dir=tmp_path / "a")
 
     def crash_at_5(info):
@@ -75,6 +80,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(shapes_model, tmp_pa
     b, _ = reg.load(resumed.id, device="cpu")
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.allclose(pa, pb, atol=1e-6, rtol=0), name
+    assert straight.metrics["kept_step"] == resumed.metrics["kept_step"]
     parent, _ = reg.load(card.id, device="cpu")
     assert any(
         not torch.equal(pa, p0) for pa, p0 in zip(a.state_dict().values(), parent.state_dict().values())
@@ -87,3 +93,45 @@ def test_a_state_of_another_config_is_refused(shapes_model, tmp_path):
     run_fooling(cfg, state_dir=tmp_path)
     with pytest.raises(InvalidConfig, match="another config"):
         run_fooling({**cfg, "lr": 0.5}, state_dir=tmp_path)
+
+
+def test_keep_best_ends_with_the_weights_of_the_best_validation(shapes_model):
+    """The saved model is the best of the periodic validations (FSR, then agreement), and validating it
+    again on the same held-out images gives the numbers recorded on its card."""
+    import copy
+
+    from backend.fool.data import load_fooling_data
+    from backend.fool.losses import ATTACKS
+    from backend.fool.objective import Interpreter
+    from backend.fool.trainer import validate
+
+    _, card = shapes_model
+    cfg = _cfg(card.id, attack="center_mass", steps=60, batch_size=16, lr=3e-2, lam=3.0, val_every=10)
+    cfg.update(keep_best=True, val_size=64, dataset={"kind": "shapes", "n": 512, "seed": 1})
+    vals: dict[int, dict] = {}
+    fooled = run_fooling(cfg, progress=lambda i: vals.update({i["step"]: i["val"]}) if "val" in i else None)
+    periodic = [vals[s] for s in range(10, 60, 10)]
+    kept = fooled.metrics["kept_step"]
+    assert kept in (10, 20, 30, 40, 50, 60)
+    score = (fooled.metrics["val_fsr"], fooled.metrics["val_agreement"])
+    assert all(score >= (v["fsr"], v["agreement"]) for v in periodic)
+    if kept < 60:
+        assert score == (vals[kept]["fsr"], vals[kept]["agreement"])
+
+    reg = Registry()
+    model, parent = reg.load(fooled.id, device="cpu")
+    original, _ = reg.load(card.id, device="cpu")
+    config = FoolConfig.from_dict(cfg)
+    data = load_fooling_data(config, parent, torch.device("cpu"))
+    attack = ATTACKS["center_mass"]
+    again = validate(
+        model.eval(),
+        copy.deepcopy(original).eval(),
+        data,
+        attack,
+        attack.setup({}, data.size, parent.num_classes),
+        Interpreter("gradcam", {}),
+        16,
+    )
+    assert again["fsr"] == pytest.approx(fooled.metrics["val_fsr"])
+    assert again["agreement"] == pytest.approx(fooled.metrics["val_agreement"])

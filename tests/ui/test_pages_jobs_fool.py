@@ -28,6 +28,20 @@ def test_fool_form_refuses_invalid_and_queues_valid(lab, app_page):
     assert any(queued[0].id in s for s in messages(at, "success"))
 
 
+def test_fool_keep_best_needs_periodic_validation(lab, app_page):
+    at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
+    at.number_input(key="f_steps").set_value(4).run()
+    at.checkbox(key="f_keep_best").check().run()
+    at.button(key="f_submit").click().run()
+    assert any("val_every" in e for e in messages(at)), messages(at)
+    assert jobs.list_jobs() == []
+    at.number_input(key="f_val_every").set_value(2).run()
+    at.button(key="f_submit").click().run()
+    assert not messages(at), messages(at)
+    (queued,) = jobs.list_jobs(kind="fool")
+    assert queued.config["keep_best"] is True and queued.config["val_every"] == 2
+
+
 def test_fool_location_mask_rectangle_and_preview(lab, app_page):
     at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
     at.selectbox(key="f_attack").set_value("location").run()
