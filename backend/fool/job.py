@@ -43,6 +43,8 @@ class FoolJob(JobKind):
             if "val" in info:
                 val = info["val"]
                 message += f" | val FSR {100 * val['fsr']:.1f}% accuracy {100 * val['accuracy']:.1f}%"
+            if info.get("kept_step", total) != total:
+                message += f" | kept the weights of step {info['kept_step']} (best validation)"
             ctx.progress(
                 info["step"] / total, step=info["step"], total=total, metrics=metrics, message=message
             )

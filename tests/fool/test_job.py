@@ -60,3 +60,29 @@ def test_jobs_refuse_bad_configs(shapes_model):
         get_kind("fool").validate({"preset": "shapes-location-gradcam", "model": card.id, "lam": -2})
     with pytest.raises(InvalidConfig, match="not a fooled|fooling config|Unknown checkpoint"):
         get_kind("evaluate").validate({"baseline": card.id, "fooled": card.id})
+
+
+def test_fool_job_says_which_step_it_kept(shapes_model, tmp_path):
+    _, card = shapes_model
+    fool = get_kind("fool")
+    config = fool.validate(
+        {
+            "model": card.id,
+            "dataset": {"kind": "shapes", "n": 512, "seed": 1},
+            "attack": "center_mass",
+            "interpreter": "gradcam",
+            "steps": 60,
+            "batch_size": 16,
+            "lr": 3e-2,
+            "lam": 3.0,
+            "val_every": 10,
+            "val_size": 64,
+            "keep_best": True,
+        }
+    )
+    ctx = RecordingContext(tmp_path)
+    result = fool.run(config, ctx)
+    kept = result["metrics"]["kept_step"]
+    assert kept in (10, 20, 30, 40, 50, 60)
+    assert ("kept the weights of step" in ctx.reports[-1]["message"]) == (kept != 60)
+    assert ctx.reports[-1]["metrics"]["val_fsr"] == result["metrics"]["val_fsr"]
