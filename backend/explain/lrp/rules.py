@@ -68,7 +68,7 @@ class _Carrier(torch.autograd.Function):
     def forward(ctx, value: torch.Tensor, carrier: torch.Tensor, back) -> torch.Tensor:
         ctx.back = back
         ctx.set_materialize_grads(False)
-        return value
+        return value  # no copy (unlike `_Relay`): the output only ever goes into `_Pack`'s cat
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor | None):
@@ -199,7 +199,7 @@ class ZPlus(Rule):
         return rho + self.eps  # rho >= 0, so this equals the general sign-aware form at one op
 
     def modified(self, fn, a, w, b):
-        if not bool(a.detach().amin() < 0):  # after a ReLU: a+ = a, and the a- term vanishes
+        if not _signed(a):  # after a ReLU: a+ = a, and the a- term vanishes
             return fn(a, w.clamp(min=0), _pos(b))
         if _ungrouped(a, w):  # one layer call on [a+, a-] with [W+, W-]
             both = torch.cat([a.clamp(min=0), a.clamp(max=0)], 1)
@@ -207,7 +207,7 @@ class ZPlus(Rule):
         return fn(a.clamp(min=0), w.clamp(min=0), _pos(b)) + fn(a.clamp(max=0), w.clamp(max=0), None)
 
     def input_grad(self, vjp, fn, a, w, b, s):
-        if not bool(a.detach().amin() < 0):
+        if not _signed(a):
             return vjp(s, w.clamp(min=0), a.shape)
         a = a.detach()  # clamp's gradient: 1 on a >= 0 for a+, on a <= 0 for a-
         up, down = _stacked_vjp(vjp, s, [w.clamp(min=0), w.clamp(max=0)], a)
@@ -259,6 +259,11 @@ class ZBox(Rule):
         up, down = _stacked_vjp(vjp, s, [w_pos, w_neg], a)
         a = a.detach()
         return (1 - _ratio(low, a)) * up + (1 - _ratio(high, a)) * down
+
+
+def _signed(a: torch.Tensor) -> bool:
+    """Whether the layer input has negative entries (z+ then needs its a- W- part)."""
+    return bool(a.detach().amin() < 0)
 
 
 def _ungrouped(a: torch.Tensor, w: torch.Tensor) -> bool:
