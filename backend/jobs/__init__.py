@@ -2,10 +2,12 @@
 
     job_id = jobs.submit("fool", config)   # validated now; InvalidConfig -> nothing is queued
     jobs.get(job_id).state / .progress / .history
+    delta = jobs.history_since(job_id, cursor)   # only the metric points a poll has not seen
     jobs.cancel(job_id); jobs.retry(job_id); jobs.logs(job_id); jobs.artifacts(job_id)
 
 Importing this does not import torch. Records live in the job store (SQLite in the data dir, or Redis
-when FOOLING_LAB_QUEUE_URL is set); `python -m backend worker` consumes the queue.
+when FOOLING_LAB_QUEUE_URL is set); `python -m backend worker` consumes the queue. Every call raises
+`QueueUnavailable` (never a traceback's worth of redis errors) while the store cannot be reached.
 """
 
 from __future__ import annotations
@@ -14,12 +16,26 @@ import json
 import secrets
 import time
 
+from backend.config import get_settings
 from backend.errors import InvalidConfig, QueueUnavailable
+from backend.jobs.history import HistoryCursor, HistoryDelta
 from backend.jobs.kinds import get_kind
 from backend.jobs.records import CANCELLED, FAILED, QUEUED, RUNNING, STATES, Artifact, JobRecord, now, stamped
-from backend.jobs.store import open_store
+from backend.jobs.stores import open_store
 
-__all__ = ["submit", "get", "list_jobs", "cancel", "retry", "logs", "artifacts"]
+__all__ = [
+    "submit",
+    "get",
+    "history_since",
+    "list_jobs",
+    "cancel",
+    "retry",
+    "logs",
+    "artifacts",
+    "HistoryCursor",
+    "HistoryDelta",
+    "JobRecord",
+]
 
 RETRY_WAIT_S = 5.0  # how long retry waits for a cancelled attempt's process to be gone
 
@@ -55,9 +71,16 @@ def submit(kind: str, config: dict) -> str:
     return record.id
 
 
-def get(job_id: str) -> JobRecord:
-    """The record with its metric history; `JobNotFound` if there is none."""
-    return open_store().get(job_id)
+def get(job_id: str, *, history: bool = True) -> JobRecord:
+    """The record with its metric history (at most `history.LIMIT` points, older ones merged);
+    `JobNotFound` if there is none."""
+    return open_store().get(job_id, history=history)
+
+
+def history_since(job_id: str, cursor: HistoryCursor | None = None) -> HistoryDelta:
+    """The metric points after `cursor` (all of them, `reset=True`, for None or after a merge of old
+    points): a page polling a long job fetches only what changed. `delta.cursor` is the next cursor."""
+    return open_store().history_since(job_id, cursor)
 
 
 def list_jobs(state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
@@ -114,9 +137,7 @@ def retry(job_id: str) -> str:
 def _still_stopping(record: JobRecord) -> bool:
     """A previous attempt's runner may still be alive: its supervisor has not reported it gone, and
     that supervisor is itself alive (heartbeat fresh). Never start a second run next to it."""
-    from backend.jobs.recovery import heartbeat_timeout_s
-
-    fresh = now() - (record.heartbeat_at or 0.0) < heartbeat_timeout_s()
+    fresh = now() - (record.heartbeat_at or 0.0) < get_settings().heartbeat_timeout_s
     return record.runner_pid is not None and fresh
 
 

@@ -2,12 +2,16 @@
 
 The queue only carries job ids; the job store holds everything else. Messages are JSON, not pickle,
 so a writable queue file or Redis cannot become code execution. Huey's result store is off.
+
+The queue does not know what running a job means: a consumer hands it the function that does
+(`serve(handler)`, the supervisor's `supervise`), so this module imports nothing of the runner side.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 
@@ -47,11 +51,19 @@ class JsonMessageSerializer(Serializer):
         return Message(**fields)
 
 
-def _supervise(job_id: str) -> None:
-    # Imported here: the app only enqueues; consumers run the supervisor.
-    from backend.jobs.supervisor import supervise
+_handler: Callable[[str], None] | None = None
 
-    supervise(job_id)
+
+def serve(handler: Callable[[str], None]) -> None:
+    """Make this process's consumer run `handler(job_id)` for each message (set before consuming)."""
+    global _handler
+    _handler = handler
+
+
+def _run_job(job_id: str) -> None:
+    if _handler is None:
+        raise RuntimeError("this process only enqueues; a consumer calls backend.jobs.queue.serve first")
+    _handler(job_id)
 
 
 @lru_cache(maxsize=8)
@@ -65,7 +77,7 @@ def _huey_for(queue_url: str | None, queue_db: str) -> tuple[Huey, object]:
         )
     else:
         huey = SqliteHuey(HUEY_NAME, results=False, serializer=serializer, filename=queue_db)
-    task = huey.task(name=TASK_NAME)(_supervise)
+    task = huey.task(name=TASK_NAME)(_run_job)
     return huey, task
 
 
@@ -77,11 +89,15 @@ def get_huey() -> tuple[Huey, object]:
     return _huey_for(settings.queue_url, str(settings.queue_db))
 
 
-def enqueue(job_id: str) -> None:
-    """Put a job id on the queue; `QueueUnavailable` if the queue cannot take it."""
+def enqueue(job_id: str, delay_s: float | None = None) -> None:
+    """Put a job id on the queue (after `delay_s` seconds: Huey's schedule holds it until then);
+    `QueueUnavailable` if the queue cannot take it."""
     huey, task = get_huey()
     try:
-        task(job_id)
+        if delay_s:
+            task.schedule(args=(job_id,), delay=delay_s)
+        else:
+            task(job_id)
     except (OSError, sqlite3.Error) as err:
         raise QueueUnavailable(_down_message(err)) from err
     except Exception as err:  # redis raises its own ConnectionError family
@@ -91,15 +107,22 @@ def enqueue(job_id: str) -> None:
 
 
 def pending_job_ids() -> set[str]:
-    """Job ids whose message waits in the queue (for reconciling lost messages)."""
+    """Job ids whose message waits in the queue or in its schedule (for reconciling lost messages)."""
     huey, _ = get_huey()
-    return {str(m.args[0]) for m in huey.pending() if m.args}
+    try:
+        return {str(m.args[0]) for m in [*huey.pending(), *huey.scheduled()] if m.args}
+    except (OSError, sqlite3.Error) as err:
+        raise QueueUnavailable(_down_message(err)) from err
+    except Exception as err:
+        if type(err).__module__.startswith("redis"):
+            raise QueueUnavailable(_down_message(err)) from err
+        raise
 
 
 def _down_message(err: Exception) -> str:
     settings = get_settings()
     where = settings.queue_url or settings.queue_db
     return (
-        f"The job queue at {where} is not reachable ({err}). Start Redis or fix "
+        f"The job queue is unavailable: {where} is not reachable ({err}). Start Redis or fix "
         "FOOLING_LAB_QUEUE_URL; unset it to use the embedded SQLite queue."
     )

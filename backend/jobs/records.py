@@ -62,11 +62,29 @@ class Progress:
 
 @dataclass
 class HistoryPoint:
-    """One reported set of metrics (a point on the live loss curves)."""
+    """One reported set of metrics (a point on the live loss curves), or several merged into one.
+
+    The store keeps a bounded number of points per job (`backend.jobs.history`): older points are merged
+    into their mean, `count` says how many reports one stands for, and `counts` how many of those had
+    each metric where that differs from `count` (a validation metric reported every 50th step)."""
 
     step: int | None
     time: float
     metrics: dict[str, float]
+    count: int = 1
+    counts: dict[str, int] | None = None
+
+    def weight(self, name: str) -> int:
+        """How many reports of metric `name` this point averages."""
+        return (self.counts or {}).get(name, self.count)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"step": self.step, "time": self.time, "metrics": self.metrics}
+        if self.count != 1:
+            out["count"] = self.count
+        if self.counts:
+            out["counts"] = self.counts
+        return out
 
 
 @dataclass

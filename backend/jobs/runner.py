@@ -1,12 +1,14 @@
-"""The per-job child process: `python -m backend.jobs.runner JOB_ID`.
+"""The per-job child process: `python -m backend.jobs.runner JOB_ID --attempt N --parent PID`.
 
-Spawned by the supervisor (never forked), it runs exactly the attempt it was started for: it checks
-that the record is `running` with that attempt number, runs the kind, and records the end with a
-compare-and-set, so a job cancelled meanwhile stays cancelled.
+Spawned by the supervisor (never forked), it runs exactly the attempt it was started for: it waits for
+the supervisor's go on stdin (sent once the claim is written), checks that the record is `running` with
+that attempt number, runs the kind, and records the end with a compare-and-set, so a job cancelled
+meanwhile stays cancelled. Its store is patient: a Redis restart pauses the job instead of failing it.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import importlib
 import json
@@ -22,16 +24,15 @@ from backend.errors import FoolingLabError
 from backend.jobs.context import RunnerContext
 from backend.jobs.kinds import KINDS, JobKind, get_kind
 from backend.jobs.records import FAILED, RUNNING, SUCCEEDED, JobRecord, now
-from backend.jobs.store import open_store
+from backend.jobs.stores import open_store
 
 TRACEBACK_LINES = 6
 EXIT_NOT_MINE = 3
 
 
-def die_with_parent() -> None:
-    """Make sure this process does not outlive the consumer that supervises it (a SIGKILLed consumer
-    cannot clean up): Linux's parent-death signal, plus a watchdog thread for other systems."""
-    parent = int(os.environ.get("FOOLING_LAB_SUPERVISOR_PID", os.getppid()))
+def die_with_parent(parent: int) -> None:
+    """Make sure this process does not outlive the consumer `parent` that supervises it (a SIGKILLed
+    consumer cannot clean up): Linux's parent-death signal, plus a watchdog thread for other systems."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -71,7 +72,7 @@ def error_text(err: BaseException) -> str:
 
 
 def run(job_id: str, attempt: int) -> int:
-    store = open_store()
+    store = open_store(patient=True)
     record = store.get(job_id, history=False)
     if (record.state, record.attempts) != (RUNNING, attempt):
         return EXIT_NOT_MINE
@@ -97,11 +98,15 @@ def run(job_id: str, attempt: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m backend.jobs.runner JOB_ID", file=sys.stderr)
-        return 2
-    die_with_parent()
-    return run(argv[0], int(os.environ["FOOLING_LAB_JOB_ATTEMPT"]))
+    parser = argparse.ArgumentParser(prog="python -m backend.jobs.runner")
+    parser.add_argument("job_id")
+    parser.add_argument("--attempt", type=int, required=True, help="the attempt the supervisor claimed")
+    parser.add_argument("--parent", type=int, default=None, help="the supervising consumer's pid")
+    args = parser.parse_args(argv)
+    die_with_parent(args.parent if args.parent is not None else os.getppid())
+    if sys.stdin.readline().strip() != "go":
+        return EXIT_NOT_MINE  # the supervisor did not win the claim (or died): nothing to run
+    return run(args.job_id, args.attempt)
 
 
 if __name__ == "__main__":

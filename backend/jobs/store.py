@@ -1,4 +1,5 @@
-"""The job store interface, and the choice of backend from the settings.
+"""The job store interface (the backends live in store_sqlite.py / store_redis.py; `stores.open_store`
+picks one from the settings).
 
 The store is the source of truth the UI reads (not Huey's result store). Every state change is a
 compare-and-set (`transition`), so a job is claimed queued->running exactly once even if the queue
@@ -12,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
-from backend.config import Settings, get_settings
+from backend.jobs.history import HistoryCursor, HistoryDelta
 from backend.jobs.records import FIELDS, Artifact, HistoryPoint, JobRecord
 
 
@@ -62,8 +63,16 @@ class JobStore(ABC):
     ) -> bool:
         """The backend's atomic conditional update (fields already checked)."""
 
+    def add_history(self, job_id: str, point: HistoryPoint) -> None:
+        self.extend_history(job_id, [point])
+
     @abstractmethod
-    def add_history(self, job_id: str, point: HistoryPoint) -> None: ...
+    def extend_history(self, job_id: str, points: list[HistoryPoint]) -> None:
+        """Append metric points; past `history.LIMIT` points the older ones are merged (`history.compact`)."""
+
+    @abstractmethod
+    def history_since(self, job_id: str, cursor: HistoryCursor | None = None) -> HistoryDelta:
+        """The points a reader at `cursor` has not seen (all of them, `reset`, after a merge or for None)."""
 
     @abstractmethod
     def append_log(self, job_id: str, line: str) -> None: ...
@@ -88,15 +97,3 @@ class JobStore(ABC):
     @abstractmethod
     def worker_beats(self) -> list[dict]:
         """Every announced worker's info with its `beat_at` time, however old."""
-
-
-def open_store(settings: Settings | None = None) -> JobStore:
-    """The SQLite store in the data dir, or the Redis store when a queue URL is configured."""
-    settings = settings or get_settings()
-    if settings.queue_url:
-        from backend.jobs.store_redis import RedisJobStore
-
-        return RedisJobStore(settings.queue_url)
-    from backend.jobs.store_sqlite import SqliteJobStore
-
-    return SqliteJobStore(settings.jobs_db)

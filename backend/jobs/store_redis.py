@@ -1,7 +1,8 @@
 """The distributed job store: records in Redis, so the app and consumers on several machines agree.
 
-A job is a hash of JSON-encoded fields; history, logs and artifacts are lists; `fl:jobs` is a sorted
-set by submit time. Compare-and-set runs as a Lua script, which Redis executes atomically.
+A job is a hash of JSON-encoded fields; history, logs and artifacts are lists; `fooling-lab:jobs` is a
+sorted set by submit time. Compare-and-set runs as a Lua script, which Redis executes atomically; a
+history compaction replaces the list in a WATCH/MULTI transaction and bumps `...:history_version`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 import redis
 
 from backend.errors import JobNotFound, QueueUnavailable
+from backend.jobs import history
+from backend.jobs.history import HistoryCursor, HistoryDelta
 from backend.jobs.records import Artifact, HistoryPoint, JobRecord, encode_field, now
 from backend.jobs.store import JobStore
 
@@ -51,6 +54,10 @@ def _encode(name: str, value: Any) -> str:
     return json.dumps(encode_field(name, value))
 
 
+def _point(raw: bytes | str) -> HistoryPoint:
+    return HistoryPoint(**json.loads(raw))
+
+
 def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:
     return {k.decode(): json.loads(v) for k, v in raw.items()}
 
@@ -66,8 +73,8 @@ class RedisJobStore(JobStore):
             return fn(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as err:
             raise QueueUnavailable(
-                f"Cannot reach the Redis server at {self.url}: {err}. Start it "
-                "(redis-server) or unset FOOLING_LAB_QUEUE_URL for the embedded queue."
+                f"The job queue is unavailable: cannot reach the Redis server at {self.url} ({err}). "
+                "Start it (redis-server) or unset FOOLING_LAB_QUEUE_URL for the embedded queue."
             ) from err
 
     def ping(self) -> None:
@@ -81,7 +88,7 @@ class RedisJobStore(JobStore):
             self._call(pipe.execute)
 
     def delete(self, job_id: str) -> None:
-        keys = [_key(job_id)] + [_key(job_id, p) for p in ("history", "logs", "artifacts")]
+        keys = [_key(job_id)] + [_key(job_id, p) for p in ("history", "history_version", "logs", "artifacts")]
         with self.db.pipeline() as pipe:
             pipe.delete(*keys)
             pipe.zrem(INDEX, job_id)
@@ -95,7 +102,7 @@ class RedisJobStore(JobStore):
             replies = self._call(pipe.execute)
         if not replies[0]:
             raise JobNotFound(f"No job with id {job_id!r} in the Redis store {self.url}.")
-        points = [HistoryPoint(**json.loads(p)) for p in replies[1]] if history else []
+        points = [_point(p) for p in replies[1]] if history else []
         return JobRecord.from_fields(_decode(replies[0]), points)
 
     def list(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
@@ -130,9 +137,49 @@ class RedisJobStore(JobStore):
             args += [name, _encode(name, value)]
         return bool(self._call(self._cas, keys=[_key(job_id)], args=args))
 
-    def add_history(self, job_id: str, point: HistoryPoint) -> None:
-        payload = json.dumps({"step": point.step, "time": point.time, "metrics": point.metrics})
-        self._call(self.db.rpush, _key(job_id, "history"), payload)
+    def extend_history(self, job_id: str, points: list[HistoryPoint]) -> None:
+        if not points:
+            return
+        key = _key(job_id, "history")
+        length = self._call(self.db.rpush, key, *(json.dumps(p.to_json()) for p in points))
+        if history.needs_compaction(length):
+            self._call(self._compact, job_id)
+
+    def _compact(self, job_id: str) -> None:
+        """Replace the history list by its compaction, atomically (retried if another writer came in)."""
+        key, version = _key(job_id, "history"), _key(job_id, "history_version")
+        with self.db.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.lrange(key, 0, -1)
+                    kept = history.compact([_point(p) for p in raw])
+                    if len(kept) == len(raw):
+                        return
+                    pipe.multi()
+                    pipe.delete(key)
+                    pipe.rpush(key, *(json.dumps(p.to_json()) for p in kept))
+                    pipe.incr(version)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    def history_since(self, job_id: str, cursor: HistoryCursor | None = None) -> HistoryDelta:
+        key, version_key = _key(job_id, "history"), _key(job_id, "history_version")
+        start = 0 if cursor is None else cursor.length
+        with self.db.pipeline() as pipe:  # MULTI: the version and the points are one snapshot
+            pipe.get(version_key)
+            pipe.lrange(key, start, -1)
+            raw_version, raw = self._call(pipe.execute)
+        version = int(raw_version or 0)
+        if cursor is not None and start and cursor.version != version:
+            with self.db.pipeline() as pipe:
+                pipe.get(version_key)
+                pipe.lrange(key, 0, -1)
+                raw_version, raw = self._call(pipe.execute)
+            version = int(raw_version or 0)
+        return history.delta([_point(p) for p in raw], version, cursor)
 
     def append_log(self, job_id: str, line: str) -> None:
         self._call(self.db.rpush, _key(job_id, "logs"), line)

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from backend.errors import JobNotFound, QueueUnavailable
+from backend.jobs import history
+from backend.jobs.history import HistoryCursor, HistoryDelta
 from backend.jobs.records import Artifact, HistoryPoint, JobRecord, encode_field, now
 from backend.jobs.store import JobStore
 
@@ -26,8 +28,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs (submitted_at);
 CREATE TABLE IF NOT EXISTS history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, step INTEGER, time REAL, metrics TEXT
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, step INTEGER, time REAL, metrics TEXT,
+    count INTEGER NOT NULL DEFAULT 1, counts TEXT
 );
+CREATE TABLE IF NOT EXISTS history_versions (job_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS history_job ON history (job_id, seq);
 CREATE TABLE IF NOT EXISTS logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, line TEXT);
 CREATE INDEX IF NOT EXISTS logs_job ON logs (job_id, seq);
@@ -49,6 +53,7 @@ class SqliteJobStore(JobStore):
             with self._connect() as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
+                _migrate(db)
             _initialised.add(self.path)
 
     @contextmanager
@@ -83,7 +88,7 @@ class SqliteJobStore(JobStore):
     def delete(self, job_id: str) -> None:
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
-            for table in ("history", "logs", "artifacts"):
+            for table in ("history", "history_versions", "logs", "artifacts"):
                 db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             db.execute("COMMIT")
@@ -93,12 +98,7 @@ class SqliteJobStore(JobStore):
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise JobNotFound(f"No job with id {job_id!r}; it may have been deleted with its data dir.")
-            points = []
-            if history:
-                rows = db.execute(
-                    "SELECT step, time, metrics FROM history WHERE job_id = ? ORDER BY seq", (job_id,)
-                )
-                points = [HistoryPoint(r["step"], r["time"], json.loads(r["metrics"])) for r in rows]
+            points = _points(db, job_id) if history else []
         return JobRecord.from_fields(dict(row), points)
 
     def list(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
@@ -134,12 +134,32 @@ class SqliteJobStore(JobStore):
         with self._connect() as db:
             return db.execute(sql, args).rowcount == 1
 
-    def add_history(self, job_id: str, point: HistoryPoint) -> None:
+    def extend_history(self, job_id: str, points: list[HistoryPoint]) -> None:
+        if not points:
+            return
         with self._connect() as db:
-            db.execute(
-                "INSERT INTO history (job_id, step, time, metrics) VALUES (?, ?, ?, ?)",
-                (job_id, point.step, point.time, json.dumps(point.metrics)),
-            )
+            db.execute("BEGIN IMMEDIATE")
+            _insert_points(db, job_id, points)
+            (length,) = db.execute("SELECT COUNT(*) FROM history WHERE job_id = ?", (job_id,)).fetchone()
+            if history.needs_compaction(length):
+                kept = history.compact(_points(db, job_id))
+                db.execute("DELETE FROM history WHERE job_id = ?", (job_id,))
+                _insert_points(db, job_id, kept)
+                db.execute(
+                    "INSERT INTO history_versions (job_id, version) VALUES (?, 1) "
+                    "ON CONFLICT (job_id) DO UPDATE SET version = version + 1",
+                    (job_id,),
+                )
+            db.execute("COMMIT")
+
+    def history_since(self, job_id: str, cursor: HistoryCursor | None = None) -> HistoryDelta:
+        with self._connect() as db:
+            db.execute("BEGIN")  # one snapshot: the version and the points agree
+            version = _version(db, job_id)
+            fresh = cursor is None or cursor.version != version
+            points = _points(db, job_id, 0 if fresh else cursor.length)
+            db.execute("COMMIT")
+        return history.delta(points, version, cursor)
 
     def append_log(self, job_id: str, line: str) -> None:
         with self._connect() as db:
@@ -181,3 +201,51 @@ class SqliteJobStore(JobStore):
         with self._connect() as db:
             rows = db.execute("SELECT id, info, beat_at FROM workers ORDER BY id").fetchall()
         return [json.loads(r["info"]) | {"id": r["id"], "beat_at": r["beat_at"]} for r in rows]
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Columns added since a data dir was created (a store made by an older version keeps working)."""
+    have = {r["name"] for r in db.execute("PRAGMA table_info(history)")}
+    for column, decl in (("count", "INTEGER NOT NULL DEFAULT 1"), ("counts", "TEXT")):
+        if column not in have:
+            db.execute(f"ALTER TABLE history ADD COLUMN {column} {decl}")
+
+
+def _insert_points(db: sqlite3.Connection, job_id: str, points: list[HistoryPoint]) -> None:
+    db.executemany(
+        "INSERT INTO history (job_id, step, time, metrics, count, counts) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (
+                job_id,
+                p.step,
+                p.time,
+                json.dumps(p.metrics),
+                p.count,
+                json.dumps(p.counts) if p.counts else None,
+            )
+            for p in points
+        ],
+    )
+
+
+def _points(db: sqlite3.Connection, job_id: str, offset: int = 0) -> list[HistoryPoint]:
+    rows = db.execute(
+        "SELECT step, time, metrics, count, counts FROM history WHERE job_id = ? "
+        "ORDER BY seq LIMIT -1 OFFSET ?",
+        (job_id, int(offset)),
+    )
+    return [
+        HistoryPoint(
+            r["step"],
+            r["time"],
+            json.loads(r["metrics"]),
+            r["count"],
+            json.loads(r["counts"]) if r["counts"] else None,
+        )
+        for r in rows
+    ]
+
+
+def _version(db: sqlite3.Connection, job_id: str) -> int:
+    row = db.execute("SELECT version FROM history_versions WHERE job_id = ?", (job_id,)).fetchone()
+    return 0 if row is None else int(row["version"])

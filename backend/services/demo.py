@@ -58,7 +58,7 @@ DEFAULT_PLAN = SeedPlan()
 
 
 def enabled() -> bool:
-    return os.environ.get("FOOLING_LAB_SEED_DEMO", "1") not in ("0", "false", "no")
+    return get_settings().seed_demo
 
 
 def _state_path() -> Path:

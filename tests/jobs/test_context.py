@@ -10,7 +10,7 @@ import pytest
 from backend import jobs
 from backend.jobs.context import RunnerContext
 from backend.jobs.records import JobRecord
-from backend.jobs.store import open_store
+from backend.jobs.stores import open_store
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from backend.errors import InvalidConfig, JobNotFound, QueueUnavailable, Unknown
 from backend.jobs.queue import get_huey
 from backend.jobs.records import JobRecord, now
 from backend.jobs.recovery import sweep
-from backend.jobs.store import open_store
+from backend.jobs.stores import open_store
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
@@ -116,11 +116,11 @@ def test_sweep_recovers_jobs_with_stale_heartbeats_only(store, lab):
     )
     for record in (fresh, stale):
         store.create(record)
-    assert sweep(store) == ["stale"]
+    assert sweep(store) == {"stale": "failed"}
     assert store.get("fresh").state == "running"
     failed = store.get("stale")
     assert failed.state == "failed" and "stopped sending heartbeats" in failed.error
-    assert sweep(store) == []  # recovered once, however often swept
+    assert sweep(store) == {}  # recovered once, however often swept
 
 
 def test_retry_waits_for_a_live_runner_but_not_for_a_dead_consumer(lab, monkeypatch):
