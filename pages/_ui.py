@@ -80,10 +80,11 @@ def _status(live: bool = False) -> None:
     with guard("Status"):
         s = status.lab_status()
         if not s.queue_ok:
-            st.error(f"Queue down: {s.message}", icon=":material/cloud_off:")
+            st.error(s.message, icon=":material/cloud_off:")
         elif s.workers_alive:
+            gpus = f" · {s.free_gpus}/{s.gpus} GPUs free" if s.gpus else ""
             st.success(
-                f"{s.workers_alive} worker(s) alive on {', '.join(s.worker_devices)} · "
+                f"{s.workers_alive} worker(s) alive on {', '.join(s.worker_devices)}{gpus} · "
                 f"{s.running} running · {s.queued} queued",
                 icon=":material/check_circle:",
             )
@@ -152,6 +153,7 @@ def follow_job(state_key: str, poll_s: float = 1.5) -> None:
     When it finishes, the key is dropped and the page reruns (so its results list picks the run up).
     """
     from backend import jobs
+    from backend.services import job_follow
 
     if not st.session_state.get(state_key):
         return
@@ -162,14 +164,15 @@ def follow_job(state_key: str, poll_s: float = 1.5) -> None:
         if not job_id:
             return
         with guard("Job"):
-            record = jobs.get(job_id)
-            text = f"`{job_id}` {record.state} · {record.progress.message or ''}"
-            st.progress(min(max(float(record.progress.fraction or 0.0), 0.0), 1.0), text=text)
-            if record.error:
-                st.error(record.error)
-            if not record.done and st.button("Cancel", key=f"{state_key}_cancel"):
+            status = job_follow.status(job_id)
+            st.progress(status.fraction, text=f"`{job_id}` {status.state} · {status.message or status.text}")
+            if status.waiting:
+                st.caption(status.waiting)
+            if status.error:
+                st.error(status.error)
+            if not status.done and st.button("Cancel", key=f"{state_key}_cancel"):
                 jobs.cancel(job_id)
-            if record.done:
+            if status.done:
                 st.session_state.pop(state_key)
                 st.rerun()
 

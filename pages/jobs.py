@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from backend import jobs
+from backend.services import job_follow
 from backend.services import jobs_view as view
 from backend.services.figures import line_chart
 from pages._ui import ensure_routed, guard
@@ -46,22 +47,18 @@ def live_panel() -> None:
 
 
 def detail(job_id: str) -> None:
-    record = jobs.get(job_id)
+    status = job_follow.status(job_id)
+    record = status.record
     st.subheader(f"{record.kind} job `{record.id}` — {record.state}")
-    frac = float(record.progress.fraction or 0.0)
-    eta = view.eta_seconds(record)
-    text = f"{100 * frac:.0f}%"
-    if record.progress.step is not None and record.progress.total:
-        text += f" · step {record.progress.step}/{record.progress.total}"
-    if record.state == "running":
-        text += f" · ETA {view.duration_text(eta)}"
-    st.progress(min(max(frac, 0.0), 1.0), text=text)
+    st.progress(status.fraction, text=status.text)
+    if status.waiting:
+        st.info(status.waiting, icon=":material/hourglass_empty:")
     if record.error:
         st.error(record.error)
     elif record.progress.message:
         st.caption(record.progress.message)
 
-    groups = view.curve_groups(view.loss_series(record))
+    groups = view.curve_groups(view.loss_series(job_follow.history(st.session_state, job_id)))
     for col, (title, series) in zip(st.columns(max(1, len(groups))), groups.items()):
         col.markdown(f"**{title}**")
         col.plotly_chart(line_chart(series, x_title="step", y_title=""), key=f"curves_{job_id}_{title}")

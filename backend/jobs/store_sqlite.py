@@ -63,8 +63,8 @@ class SqliteJobStore(JobStore):
             db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
         except (OSError, sqlite3.Error) as err:
             raise QueueUnavailable(
-                f"Cannot open the job store {self.path}: {err}. Check that the data "
-                "directory (FOOLING_LAB_DATA) exists and is writable."
+                f"The job queue is unavailable: cannot open the job store {self.path} ({err}). "
+                "Check that the data directory (FOOLING_LAB_DATA) exists and is writable."
             ) from err
         try:
             db.row_factory = sqlite3.Row
@@ -72,8 +72,8 @@ class SqliteJobStore(JobStore):
             yield db
         except sqlite3.OperationalError as err:
             raise QueueUnavailable(
-                f"The job store {self.path} failed: {err}. If it says 'locked', "
-                "another process holds it too long; retry."
+                f"The job queue is unavailable: the job store {self.path} failed ({err}). "
+                "If it says 'locked', another process holds it too long; retry."
             ) from err
         finally:
             db.close()

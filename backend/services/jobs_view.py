@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from backend.jobs.records import TERMINAL, Artifact, JobRecord
+from backend.jobs.records import TERMINAL, Artifact, HistoryPoint, JobRecord
 
 CHECKPOINT_ARTIFACT = "checkpoint"
 
@@ -51,14 +51,17 @@ def table_row(record: JobRecord) -> dict:
     }
 
 
-def loss_series(record: JobRecord) -> dict[str, list[tuple[float, float]]]:
-    """Every metric in the progress history as (step, value) points; a step-less point uses its index."""
+def loss_series(history: Sequence[HistoryPoint]) -> dict[str, list[tuple[float, float]]]:
+    """Every metric in the progress history as (step, value) points; a step-less point uses its report's
+    index (a merged point the middle of the reports it stands for)."""
     names: list[str] = []
-    for point in record.history:
+    for point in history:
         names.extend(n for n in point.metrics if n not in names)
     series: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
-    for i, point in enumerate(record.history):
-        x = float(point.step) if point.step is not None else float(i)
+    reports = 0
+    for point in history:
+        x = float(point.step) if point.step is not None else reports + (point.count - 1) / 2
+        reports += point.count
         for name, value in point.metrics.items():
             series[name].append((x, float(value)))
     return series

@@ -16,7 +16,9 @@ class LabStatus:
     worker_devices: tuple[str, ...]
     running: int
     queued: int
-    message: str = ""
+    message: str = ""  # why the queue is unavailable
+    gpus: int = 0  # GPUs the alive workers announce, all together
+    free_gpus: int = 0
 
 
 def lab_status() -> LabStatus:
@@ -33,4 +35,5 @@ def lab_status() -> LabStatus:
     running = sum(r.state == "running" for r in records)
     queued = sum(r.state == "queued" for r in records)
     devices = tuple(sorted({w.device for w in workers}))
-    return LabStatus(device, True, len(workers), devices, running, queued)
+    gpus, free = sum(w.gpus for w in workers), sum(w.free_gpus for w in workers)
+    return LabStatus(device, True, len(workers), devices, running, queued, gpus=gpus, free_gpus=free)

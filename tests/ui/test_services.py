@@ -46,7 +46,7 @@ def test_loss_series_collects_every_metric_by_step():
         HistoryPoint(step=2, time=1.0, metrics={"loss": 1.5}),
         HistoryPoint(step=None, time=2.0, metrics={"fool": 0.2}),
     ]
-    series = jobs_view.loss_series(_record(history=hist))
+    series = jobs_view.loss_series(hist)
     assert series == {"loss": [(1.0, 2.0), (2.0, 1.5)], "fool": [(1.0, 1.0), (2.0, 0.2)]}
 
 
