@@ -1,6 +1,7 @@
 """The `selftest` job kind: a worker health check that exercises the whole queue.
 
-It reports the worker's device and torch build, computes a result that depends only on its config
+It reports the worker's device, torch build and the GPUs it was given (`devices` asks for N, as a
+fool job does), computes a result that depends only on its config
 (so runs on different workers can be compared), and can take steps with progress, checkpoint each
 step atomically to its state dir (a retried run resumes where the last one stopped), or fail on
 purpose. The queue tests use it; so can a person checking that a new GPU worker is healthy.
@@ -65,7 +66,7 @@ class SelftestKind(JobKind):
     def validate(self, config: dict) -> dict:
         if not isinstance(config, dict):
             raise InvalidConfig(f"selftest: the config must be a dict, not {type(config).__name__}")
-        unknown = set(config) - {"seed", "steps", "sleep_s", "fail", "probe_torch", "payload_bytes"}
+        unknown = set(config) - {"seed", "steps", "sleep_s", "fail", "probe_torch", "payload_bytes", "devices"}
         if unknown:
             raise InvalidConfig(f"selftest: unknown option(s) {sorted(unknown)}")
         sleep_s = config.get("sleep_s", 0.0)
@@ -82,6 +83,7 @@ class SelftestKind(JobKind):
             "fail": config.get("fail"),
             "probe_torch": bool(config.get("probe_torch", True)),
             "payload_bytes": _int(config, "payload_bytes", 0, 0, 64 * 1024**2),
+            "devices": _int(config, "devices", 1, 1, 64),
         }
 
     def run(self, config: dict, ctx: JobContext) -> dict:
@@ -119,6 +121,7 @@ class SelftestKind(JobKind):
             "runs": runs,
             "device": ctx.device,
             "worker": f"{socket.gethostname()}:{os.getppid()}",
+            "visible_gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPUs its worker handed over
         }
         if config["probe_torch"]:
             import torch

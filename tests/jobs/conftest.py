@@ -55,7 +55,10 @@ class Lab:
         self.setenv("FOOLING_LAB_DEVICE", "cpu")
         self.setenv("FOOLING_LAB_HEARTBEAT_TIMEOUT", HEARTBEAT_TIMEOUT_S)
         self.setenv("FOOLING_LAB_ON_CRASH", "fail")
+        self.setenv("FOOLING_LAB_GPUS", "0")  # a CPU worker unless a test announces GPUs
         self.delenv("FOOLING_LAB_QUEUE_URL")
+        self.delenv("FOOLING_LAB_SHARED")
+        self.delenv("CUDA_VISIBLE_DEVICES")
 
     def setenv(self, name: str, value: str) -> None:
         self.env[name] = value
@@ -65,12 +68,13 @@ class Lab:
         self.env.pop(name, None)
         self.monkeypatch.delenv(name, raising=False)
 
-    def start_consumer(self, workers: int = 1) -> subprocess.Popen:
+    def start_consumer(self, workers: int = 1, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A consumer subprocess; `env` adds to (or overrides) the lab's variables for this one only."""
         log = open(self.root / f"consumer-{len(self.consumers)}.log", "wb")  # noqa: SIM115 - lives with the process
         proc = subprocess.Popen(
             [sys.executable, "-m", "backend", "worker", "--workers", str(workers), "--quiet"],
             cwd=REPO_ROOT,
-            env=self.env,
+            env=self.env | (env or {}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -61,6 +61,7 @@ def test_submit_records_a_queued_job_and_facade_stays_light(lab):
         "fail": None,
         "probe_torch": True,
         "payload_bytes": 0,
+        "devices": 1,
     }  # the normalised config is what runs
     assert get_huey()[0].pending_count() == 1
     assert jobs.logs(job_id) == [] and jobs.artifacts(job_id) == []
