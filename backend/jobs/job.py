@@ -14,15 +14,16 @@ import json
 import os
 import socket
 import time
-from pathlib import Path
 
 from backend.errors import FoolingLabError, InvalidConfig
 from backend.jobs.kinds import JobContext, JobKind, register_kind
+from backend.storage import write_atomic
 
 FAIL_MODES = (None, "error", "exception")
 MAX_STEPS = 100_000
 CHECKPOINT = "selftest_checkpoint.json"
 RUNS = "selftest_runs.log"
+OPTIONS = frozenset({"seed", "steps", "sleep_s", "fail", "probe_torch", "payload_bytes", "devices"})
 
 
 class SelftestFailure(FoolingLabError):
@@ -41,16 +42,6 @@ def expected_value(seed: int, steps: int) -> str:
     return f"{acc:016x}"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file + fsync + rename: a reader (or a resumed run) sees the old file or the new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _int(config: dict, name: str, default: int, lo: int, hi: int) -> int:
     value = config.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -66,7 +57,7 @@ class SelftestKind(JobKind):
     def validate(self, config: dict) -> dict:
         if not isinstance(config, dict):
             raise InvalidConfig(f"selftest: the config must be a dict, not {type(config).__name__}")
-        unknown = set(config) - {"seed", "steps", "sleep_s", "fail", "probe_torch", "payload_bytes", "devices"}
+        unknown = set(config) - OPTIONS
         if unknown:
             raise InvalidConfig(f"selftest: unknown option(s) {sorted(unknown)}")
         sleep_s = config.get("sleep_s", 0.0)

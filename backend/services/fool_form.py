@@ -1,22 +1,19 @@
 """The Fool form's services: options from the fooling engine's registries, masks and datasets the user
-draws or uploads (stored under the data dir), the loss target preview, a run-time estimate, submit.
+draws or uploads (kept by `backend.storage` in the shared uploads, where every worker reads them), the
+loss target preview, a run-time estimate, submit.
 
 The form only collects values; `FoolConfig.validate` and the job kind decide what is acceptable.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from backend import storage
 from backend.config import get_settings
 from backend.errors import InvalidConfig
 from backend.explain import METHODS, explain
@@ -83,22 +80,9 @@ def input_size(card_id: str) -> int:
     return int(pre.get("size", 224))
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-    return path
-
-
 def save_array(array: np.ndarray, prefix: str) -> str:
-    """Store a mask / target as .npy under uploads/ (content-addressed) and return its path."""
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array, dtype=np.float32), allow_pickle=False)
-    data = buf.getvalue()
-    name = f"{prefix}-{hashlib.sha256(data).hexdigest()[:16]}.npy"
-    return str(_atomic_write(get_settings().uploads_dir / "masks" / name, data))
+    """Store a mask / target as .npy in the shared uploads (content-addressed) and return its path."""
+    return str(storage.store_array(array, prefix))
 
 
 def rectangle_mask(size: int, rows: tuple[float, float], cols: tuple[float, float]) -> np.ndarray:
@@ -123,14 +107,9 @@ def image_to_map(data: bytes, size: int) -> np.ndarray:
 
 
 def save_dataset_zip(data: bytes, filename: str) -> dict:
-    """Store an uploaded zip and extract it safely; returns a folder dataset spec (`UnsafeArchive`)."""
-    from backend.data.folders import extract_zip
-
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    root = get_settings().uploads_dir / "datasets"
-    zip_path = _atomic_write(root / f"{digest}.zip", data)
-    folder = extract_zip(zip_path, root / digest)
-    return {"kind": "folder", "path": str(folder)}
+    """Store an uploaded zip in the shared uploads and extract it safely; returns a folder dataset spec
+    (`UnsafeArchive`)."""
+    return {"kind": "folder", "path": str(storage.store_dataset_zip(data))}
 
 
 def build_config(values: dict) -> dict:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
+from backend import storage
 from backend.cache import ResultCache
-from backend.config import get_settings
 from backend.errors import InvalidConfig
 from backend.models.registry import Card
 from backend.services.checkpoints import forget, list_cards, registry
@@ -62,10 +61,7 @@ def upload(
         raise InvalidConfig(f"'{filename}' is not a checkpoint; upload a {', '.join(UPLOAD_SUFFIXES)} file.")
     if not name.strip():
         raise InvalidConfig("Give the uploaded checkpoint a name.")
-    folder = get_settings().uploads_dir / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
-    path.write_bytes(data)
+    path = storage.store_upload(data, "checkpoints", suffix)
     try:
         return registry().upload(path, architecture=architecture, name=name.strip(), classes=classes)
     finally:

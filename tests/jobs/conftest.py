@@ -109,46 +109,73 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def redis_url(tmp_path) -> Iterator[str]:
-    """A private redis-server on loopback (missing binary: skip locally, fail in CI)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed (apt-get install redis-server; ./lab test does it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+class RedisServer:
+    """A private redis-server on a loopback port; `persistent` turns on its append-only file, so a
+    stop and a start on the same port and directory bring its data back (as a restarted server would)."""
+
+    def __init__(self, directory: Path, persistent: bool = False):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            message = "redis-server is not installed (apt-get install redis-server; ./lab test does it)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+        self.binary, self.directory, self.persistent = binary, directory, persistent
+        self.port = _free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        aof = (
+            ["--appendonly", "yes", "--appendfsync", "everysec"]
+            if self.persistent
+            else ["--appendonly", "no"]
+        )
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *aof],
+            cwd=self.directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
-        client = redis.Redis(host="127.0.0.1", port=port)
+        client = redis.Redis(host="127.0.0.1", port=self.port)
 
         def up() -> bool:
             try:
                 return bool(client.ping())
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.ResponseError):  # not listening yet, or loading its file
                 return False
 
         wait_for(up, timeout=10, what="redis-server to accept connections")
-        yield f"redis://127.0.0.1:{port}/0"
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM: the server flushes its append-only file and exits, as on a clean restart."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    """A persistent redis-server the test may stop and start again (missing binary: skip locally)."""
+    server = RedisServer(tmp_path, persistent=True)
+    try:
+        yield server.start()
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(tmp_path) -> Iterator[str]:
+    """A private redis-server on loopback (missing binary: skip locally, fail in CI)."""
+    server = RedisServer(tmp_path)
+    try:
+        yield server.start().url
+    finally:
+        server.stop()
