@@ -222,11 +222,14 @@ def main() -> None:
     parser.add_argument("--methods", default="gradient,gradcam,lrp,integrated_gradients")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "queue_overhead.md")
     args = parser.parse_args()
+    from backend.config import get_settings
+
+    device = get_settings().device_setting or "cpu"
     with tempfile.TemporaryDirectory(prefix="fooling-lab-bench-") as root:
         os.environ.update(
             FOOLING_LAB_DATA=f"{root}/data",
             FOOLING_LAB_MODELS=f"{root}/models",
-            FOOLING_LAB_DEVICE=os.environ.get("FOOLING_LAB_DEVICE", "cpu"),
+            FOOLING_LAB_DEVICE=device,
         )
         os.environ.pop("FOOLING_LAB_QUEUE_URL", None)
         embedded = queue_numbers(args.jobs)

@@ -3,18 +3,16 @@ the fooling engine, and pages / a queue consumer on the session registry; one th
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
+from backend.config import get_settings
 from tests.detect.fixtures import one_thread, single_thread  # noqa: F401 (autouse fixture)
 
 # The session registry (tests/conftest.py points FOOLING_LAB_MODELS at it before this file is imported);
 # `shapes_model` and the fooled model below live there, whatever a test later monkeypatches.
-SESSION_MODELS = Path(os.environ["FOOLING_LAB_MODELS"])
+SESSION_MODELS = get_settings().models_dir
 
 # The detection tests need a manipulation that holds on any input, as the thesis' F_th^G / F_com^G did
 # (002 §4.1, Table 4.2: their maps of Gaussian noise stay the target). Tried through the engine on this
