@@ -79,10 +79,18 @@ def test_fool_active_on_shapes_queues_two_object_images_of_c1_and_c2(lab, app_pa
 
 
 def test_jobs_page_lists_polls_and_cancels(lab, app_page):
-    job_id = jobs.submit("selftest", {"steps": 2})
+    from backend.jobs.records import HistoryPoint
+    from backend.jobs.stores import open_store
+    from backend.services.job_follow import FEEDS_KEY
+
+    job_id = jobs.submit("selftest", {"steps": 2, "devices": 2})
+    open_store().extend_history(job_id, [HistoryPoint(s, float(s), {"loss": 1 / s}) for s in range(1, 5001)])
     at = app_page("pages/jobs.py", query={"job": job_id})
     assert at.selectbox(key="jobs_pick").value == job_id
     assert any("queued" in s.value for s in at.subheader)
+    assert any(i.value.startswith("waiting for a worker: none is alive") for i in at.info)  # why it waits
+    feed = at.session_state[FEEDS_KEY][job_id]  # the page follows the history by cursor
+    assert feed.cursor.length == len(feed.points) <= 2000 and sum(p.count for p in feed.points) == 5000
     at.button(key=f"cancel_{job_id}").click().run()
     assert jobs.get(job_id).state == "cancelled"
     assert at.button(key=f"retry_{job_id}").disabled is False
