@@ -146,7 +146,8 @@ def _spawn(job_id: str, attempt: int, taken: list[int]) -> subprocess.Popen:
     if taken:
         env["CUDA_VISIBLE_DEVICES"] = POOL.visible_devices(taken)  # the job's `cuda` is its own GPUs
     command = [sys.executable, "-m", "backend.jobs.runner", job_id, "--attempt", str(attempt)]
-    with open(paths.runner_output(job_id, attempt), "wb") as out:
+    # Appended to: a runner spawned for a claim that another worker won must not truncate the winner's.
+    with open(paths.runner_output(job_id, attempt), "ab") as out:
         return subprocess.Popen(
             [*command, "--parent", str(os.getpid())],
             cwd=REPO_ROOT,
