@@ -14,12 +14,13 @@ from backend.explain import methods  # noqa: F401  (registers every method)
 from backend.explain.call import ExplainCall, Progress, Target
 from backend.explain.context import eval_mode, softplus
 from backend.explain.layers import resolve_layer
-from backend.explain.registry import get_method
+from backend.explain.registry import METHODS, get_method
 
 
 @dataclass
 class Explanation:
-    """heatmap (B, H, W) at input resolution; native: the method's own map; logits (B, K) of the forward.
+    """heatmap (B, H, W) at input resolution (or (B, F) for rows); native: the method's own map; logits
+    (B, K) of the forward.
 
     With `create_graph=True` all three stay attached to the model's weights (for a fooling loss). A
     path method (IG, SmoothGrad) asked about a given target never needs the logits of `x` itself; then
@@ -56,6 +57,10 @@ def explain(
 ) -> Explanation:
     """Explain `target` (None = predicted class) for the normalised batch `x` (B, C, H, W) with `method`.
 
+    Tabular rows `x` (B, F) (standardised / one-hot, as `backend.tabular.preprocessing` builds them) go
+    through the same call for the methods whose `MethodSpec.inputs` include "tabular"; their heatmap is
+    then (B, F), one value per input column (`backend.explain.groups` sums one-hot groups).
+
     Gradients are enabled for the call even inside `torch.no_grad()`. The model runs in eval mode
     (running BatchNorm statistics, no dropout); its modules, hooks and train/eval flags are exactly as
     before afterwards. `progress(done, total)` is called as a heavy method (IG, SmoothGrad, Occlusion)
@@ -65,9 +70,12 @@ def explain(
     resolved = spec.resolve_params(params)
     if create_graph and not spec.differentiable:
         raise InvalidConfig(f"{spec.label} is not differentiable; it cannot be used with create_graph=True")
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise InvalidConfig(f"explain needs a float image batch (B, C, H, W), got {shape}")
+    kind = input_kind(x)
+    if kind not in spec.inputs:
+        raise InvalidConfig(
+            f"{spec.label} explains {' and '.join(spec.inputs)} inputs only, not {kind} {tuple(x.shape)}; "
+            f"for {kind} inputs use one of: {', '.join(n for n, s in METHODS.items() if kind in s.inputs)}"
+        )
     if softplus_beta is not None and softplus_beta <= 0:
         raise InvalidConfig(f"softplus_beta must be positive, got {softplus_beta}")
     if spec.layer_based:
@@ -97,6 +105,14 @@ def explain(
         method=method,
         _logits=call.finish(logits),
     )
+
+
+def input_kind(x: object) -> str:
+    """ "image" for a float (B, C, H, W) batch, "tabular" for float (B, F) rows; else `InvalidConfig`."""
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() in (2, 4):
+        return "image" if x.dim() == 4 else "tabular"
+    shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+    raise InvalidConfig(f"explain needs a float image batch (B, C, H, W) or float rows (B, F), got {shape}")
 
 
 def _forward_logits(model: nn.Module, x: torch.Tensor, softplus_beta: float | None) -> torch.Tensor:

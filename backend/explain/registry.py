@@ -17,6 +17,7 @@ class MethodSpec:
     `layer_based`: it reads a target layer (Grad-CAM, Gradient_T, LRP_T) and has a native (B, h, w) map.
     `params`: the method's keyword parameters with their defaults (the UI's widgets).
     `choices`: allowed values for parameters that are a choice (e.g. LRP composites).
+    `inputs`: the input kinds it explains: "image" batches (B, C, H, W) and/or "tabular" rows (B, F).
     """
 
     name: str
@@ -27,6 +28,7 @@ class MethodSpec:
     cost: str
     description: str = ""
     choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ("image",)
     compute: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,12 @@ def zbox_zplus(layer: nn.Module, first: bool, params: dict) -> Rule:
     return ZBox(params["low"], params["high"]) if first else ZPlus()
 
 
+def zplus(layer: nn.Module, first: bool, params: dict) -> Rule:
+    """z+ everywhere, dense layers included (the first layer's signed inputs as a+W+ + a-W-, zennit's ZPlus):
+    the positive-evidence rule for an MLP on table rows, which have no pixel bounds for z^beta."""
+    return ZPlus()
+
+
 def epsilon(layer: nn.Module, first: bool, params: dict) -> Rule:
     """Epsilon everywhere: conserves relevance exactly on bias-free nets (used to check conservation)."""
     return Epsilon(params["epsilon"])
@@ -30,5 +36,6 @@ def epsilon(layer: nn.Module, first: bool, params: dict) -> Rule:
 COMPOSITES: dict[str, Composite] = {
     "epsilon_alpha1beta0": epsilon_alpha1beta0,
     "zbox_zplus": zbox_zplus,
+    "zplus": zplus,
     "epsilon": epsilon,
 }

@@ -20,6 +20,7 @@ register_method(
         layer_based=False,
         params={},
         cost="fast",
-        description="Input times its gradient, per pixel.",
+        description="Input times its gradient, per pixel (or column).",
+        inputs=("image", "tabular"),
     )
 )(GradXInput())

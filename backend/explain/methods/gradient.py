@@ -10,7 +10,8 @@ SPEC = MethodSpec(
     layer_based=False,
     params={},
     cost="fast",
-    description="Gradient of the target logit w.r.t. the input pixels.",
+    description="Gradient of the target logit w.r.t. the input pixels (or columns).",
+    inputs=("image", "tabular"),
 )
 
 register_method(SPEC)(InputGradientMethod())

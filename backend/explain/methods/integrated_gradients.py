@@ -31,7 +31,7 @@ class IntegratedGradients(InputGradientMethod):
     def points(self, call):
         alphas, weights = path_alphas(int(call.params["steps"]), call.params["rule"])
         base = self._baseline(call)
-        a = alphas.to(call.x).view(-1, 1, 1, 1, 1)
+        a = alphas.to(call.x).view(-1, *[1] * call.x.dim())
         pts = (base + a * (call.x - base)).reshape(-1, *call.x.shape[1:])
         return pts, weights
 
@@ -47,9 +47,10 @@ register_method(
         layer_based=False,
         params={"steps": 32, "baseline": 0.0, "rule": "riemann_middle", "batch_size": 128},
         cost="heavy",
-        description="Path integral of gradients from a constant baseline (in normalised units) to the image.",
+        description="Path integral of gradients from a constant baseline (in normalised units) to the input.",
         choices={
             "rule": ("riemann_middle", "riemann_left", "riemann_right", "riemann_trapezoid", "gausslegendre")
         },
+        inputs=("image", "tabular"),
     )
 )(IntegratedGradients())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from backend.errors import InvalidConfig
 from backend.explain.call import ExplainCall
 from backend.explain.lrp.composites import COMPOSITES
 from backend.explain.lrp.engine import input_relevance
+from backend.explain.methods.templates import channel_sum
 from backend.explain.registry import MethodSpec, register_method
 
 LRP_PARAMS = {"composite": "epsilon_alpha1beta0", "epsilon": 0.01, "low": None, "high": None}
@@ -23,14 +25,25 @@ def _input_stats(model) -> tuple[tuple[float, ...], tuple[float, ...]]:
     from backend.models import zoo  # only for zoo models (the import pulls in torchvision)
 
     spec = zoo.ARCHITECTURES.get(model.arch)
-    if spec is None:
+    if spec is None or spec.preprocessing is None:
         return IMAGENET_STATS
     return spec.preprocessing.mean, spec.preprocessing.std
 
 
 def with_bounds(call: ExplainCall) -> dict:
-    """Params with `low`/`high` as (1, C, 1, 1) tensors: the normalised images of pixel values 0 and 1."""
+    """Params with `low`/`high` as (1, C, 1, 1) tensors: the normalised images of pixel values 0 and 1.
+
+    Rows (B, F) take the epsilon and z+ composites. z^beta is refused there: in the gradient-times-input
+    form its bound terms reach an input through `a * (l / a)`, which loses them where a == 0, and a
+    one-hot row is mostly zeros (images have almost no exact zeros).
+    """
     params = dict(call.params)
+    if call.x.dim() == 2:
+        if params["composite"] == "zbox_zplus":
+            raise InvalidConfig(
+                "LRP z^beta is for images; on table rows (one-hot zeros) use the zplus or epsilon composite"
+            )
+        return params
     if params["low"] is None or params["high"] is None:
         mean, std = _input_stats(call.model)
         m = torch.tensor(mean).view(1, -1, 1, 1)
@@ -53,7 +66,7 @@ def compute(call: ExplainCall):
         params,
         call.create_graph,
     )
-    return native, native.sum(1), logits
+    return native, channel_sum(native), logits
 
 
 register_method(
@@ -65,7 +78,8 @@ register_method(
         params=LRP_PARAMS,
         cost="fast",
         description="Layer-wise relevance propagation; composites: Heo et al.'s epsilon/alpha1-beta0 "
-        "(default), Pasliev's z^beta first layer + z+.",
+        "(default), Pasliev's z^beta first layer + z+, z+ everywhere, epsilon everywhere.",
         choices=LRP_CHOICES,
+        inputs=("image", "tabular"),
     )
 )(compute)

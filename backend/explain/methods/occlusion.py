@@ -2,6 +2,10 @@
 
 Patch positions follow captum's Occlusion (starts 0, s, 2s, ... up to the last one that still overlaps,
 clipped at the border); all occluded copies of the batch run `batch_size` images at a time.
+
+On tabular rows (B, F) it is feature ablation (captum's FeatureAblation): each group of columns
+(`groups`, default every column alone; a one-hot attribute is one group) is set to `fill` (a number or
+one value per column) at once, and every column of the group gets the drop of the target logit.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import torch
 
 from backend.errors import InvalidConfig
 from backend.explain.call import ExplainCall
+from backend.explain.groups import check_groups
 from backend.explain.registry import MethodSpec, register_method
 
 
@@ -32,6 +37,10 @@ def window_masks(height: int, width: int, patch: int, stride: int, device) -> to
 
 @torch.no_grad()
 def compute(call: ExplainCall):
+    if call.x.dim() == 2:
+        return _ablate_groups(call)
+    if call.params["groups"] is not None:
+        raise InvalidConfig("occlusion groups are feature groups of tabular rows; images take patch/stride")
     patch, stride = int(call.params["patch"]), int(call.params["stride"])
     if patch < 1 or not 1 <= stride <= patch:
         raise InvalidConfig(f"occlusion needs patch >= 1 and 1 <= stride <= patch (got {patch}, {stride})")
@@ -56,14 +65,42 @@ def compute(call: ExplainCall):
     return heat[:, None], heat, logits
 
 
+def _ablate_groups(call: ExplainCall):
+    """Rows: each group filled in turn; the (B, F) map holds each group's drop on its columns."""
+    x = call.x.detach()
+    b, f = x.shape
+    groups = check_groups(call.params["groups"], f)
+    fill = torch.as_tensor(call.params["fill"], dtype=x.dtype, device=x.device)
+    if fill.dim() > 1 or (fill.dim() == 1 and fill.numel() != f):
+        raise InvalidConfig(f"occlusion fill must be a number or {f} values (one per column)")
+    logits = call.model(x)
+    target = call.targets(logits)
+    base = logits.gather(1, target[:, None])[:, 0]
+    masks = torch.zeros(len(groups), f, dtype=x.dtype, device=x.device)
+    for g, cols in enumerate(groups):
+        masks[g, cols] = 1
+    per_chunk = max(1, int(call.params["batch_size"]) // b)
+    drops = []
+    for start in range(0, len(groups), per_chunk):
+        m = masks[start : start + per_chunk, None]  # (p, 1, F)
+        out = call.model((x * (1 - m) + fill * m).reshape(-1, f))
+        scores = out.gather(1, target.repeat(m.shape[0])[:, None]).view(m.shape[0], b)
+        drops.append(base[None] - scores)
+        call.report(start + m.shape[0], len(groups))
+    heat = torch.einsum("gb,gf->bf", torch.cat(drops), masks)
+    return heat, heat, logits
+
+
 register_method(
     MethodSpec(
         name="occlusion",
         label="Occlusion",
         differentiable=False,
         layer_based=False,
-        params={"patch": 16, "stride": 8, "fill": 0.0, "batch_size": 64},
+        params={"patch": 16, "stride": 8, "fill": 0.0, "batch_size": 64, "groups": None},
         cost="heavy",
-        description="How much the target logit drops when each patch is covered (fill in normalised units).",
+        description="How much the target logit drops when each patch is covered (fill in normalised units); "
+        "on rows, when each feature (a one-hot group at once) is set to fill.",
+        inputs=("image", "tabular"),
     )
 )(compute)

@@ -1,4 +1,4 @@
-"""SmoothGrad: the mean gradient over n noisy copies, noise std = sigma x each image's value range."""
+"""SmoothGrad: the mean gradient over n noisy copies, noise std = sigma x each input's value range."""
 
 import torch
 
@@ -11,7 +11,8 @@ class SmoothGrad(InputGradientMethod):
         n = int(call.params["n"])
         x = call.x.detach()
         flat = x.flatten(1)
-        spread = (flat.max(1).values - flat.min(1).values).view(-1, 1, 1, 1) * float(call.params["sigma"])
+        spread = (flat.max(1).values - flat.min(1).values).view(-1, *[1] * (x.dim() - 1))
+        spread = spread * float(call.params["sigma"])
         gen = torch.Generator(device=x.device).manual_seed(int(call.params["seed"]))
         noise = torch.randn((n, *x.shape), generator=gen, device=x.device, dtype=x.dtype)
         return (x + noise * spread).reshape(-1, *x.shape[1:]), torch.full((n,), 1.0 / n)
@@ -25,6 +26,7 @@ register_method(
         layer_based=False,
         params={"n": 16, "sigma": 0.15, "seed": 0, "batch_size": 128},
         cost="heavy",
-        description="Gradient averaged over noisy copies of the image (noise level relative to its range).",
+        description="Gradient averaged over noisy copies of the input (noise level relative to its range).",
+        inputs=("image", "tabular"),
     )
 )(SmoothGrad())

@@ -19,10 +19,10 @@ Result = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # native, heatm
 
 
 class InputGradientMethod:
-    """Template over gradients w.r.t. the input; heatmap = native summed over channels."""
+    """Template over gradients w.r.t. the input; heatmap = native summed over channels (rows: native)."""
 
     def points(self, call: ExplainCall) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(points (S*B, C, H, W) as S groups of the batch, weights (S,)); None = the input itself."""
+        """(points (S*B, ...) as S groups of the batch, weights (S,)); None = the input itself."""
         return None
 
     def combine(self, call: ExplainCall, grads: torch.Tensor) -> torch.Tensor:
@@ -43,7 +43,7 @@ class InputGradientMethod:
                 call.targets(logits)  # resolve on x itself, before the path points' logits are seen
             grads = self._path_gradients(call, *path)
         native = self.combine(call, grads)
-        return native, native.sum(1), logits
+        return native, channel_sum(native), logits
 
     @staticmethod
     def _logits(call: ExplainCall) -> torch.Tensor:
@@ -64,6 +64,11 @@ class InputGradientMethod:
             total = total + (g.view(-1, *call.x.shape) * w.view(-1, *[1] * call.x.dim())).sum(0)
             call.report(min(start + chunk, points.shape[0]) // b, points.shape[0] // b)
         return total
+
+
+def channel_sum(native: torch.Tensor) -> torch.Tensor:
+    """An image map (B, C, H, W) summed over channels; a row map (B, F) is already one value per column."""
+    return native.sum(1) if native.dim() == 4 else native
 
 
 class LayerMethod:
