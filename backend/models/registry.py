@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -25,7 +26,7 @@ from backend.config import get_settings
 from backend.errors import CheckpointNotFound, IncompatibleCheckpoint, InvalidConfig, TamperedCheckpoint
 from backend.models import zoo
 from backend.models.checkpoints import load_strict, read_state_dict
-from backend.models.preprocessing import Preprocessing
+from backend.models.preprocessing import Preprocessing, preprocessing_from_dict
 
 KINDS = ("pretrained", "trained", "fooled", "uploaded")
 BUILTIN_ID = "efficientnet_lite0-imagenet"
@@ -106,7 +107,7 @@ class Registry:
         name: str,
         architecture: str,
         classes: list[str],
-        preprocessing: Preprocessing | dict,
+        preprocessing: Preprocessing | dict | Any,
         parent: str | None = None,
         kind: str,
         config: dict | None = None,
@@ -147,8 +148,8 @@ class Registry:
             raise InvalidConfig(f"Checkpoint kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if parent is not None:
             self.card(parent)
-        pre = preprocessing.to_dict() if isinstance(preprocessing, Preprocessing) else dict(preprocessing)
-        Preprocessing.from_dict(pre)  # validates
+        pre = preprocessing.to_dict() if hasattr(preprocessing, "to_dict") else dict(preprocessing)
+        preprocessing_from_dict(pre)  # validates (image or, by its "kind", e.g. tabular)
         weights_path, card_path = self._paths(checkpoint_id)
         tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
         _atomic_write(weights_path, lambda tmp: save_file(tensors, str(tmp)))
@@ -264,6 +265,10 @@ class Registry:
     ) -> Card:
         """Register a user's `.safetensors` / `.pt` weights for `architecture` (never unpickles code)."""
         spec = zoo.spec(architecture)
+        if spec.preprocessing is None:
+            raise InvalidConfig(
+                f"{spec.label}: {spec.how_to_get} (an upload has no preprocessing to go with it)"
+            )
         classes = list(classes) if classes else spec.classes()
         state = read_state_dict(path)
         if architecture == "densenet121":

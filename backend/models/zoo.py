@@ -23,6 +23,7 @@ from backend.errors import InvalidConfig, MissingWeights
 from backend.models.checkpoints import load_strict, read_state_dict
 from backend.models.cifar_vgg import CifarVGG16
 from backend.models.efficientnet_lite import EfficientNetLite0
+from backend.models.mlp import TabularMLP
 from backend.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from backend.models.shapes_cnn import TARGET_LAYER as SHAPES_TARGET_LAYER
 from backend.models.shapes_cnn import ShapesCNN
@@ -58,7 +59,7 @@ class ArchSpec:
     builder: Callable[..., nn.Module]
     num_classes: int
     target_layer: str
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | None  # None: each checkpoint's card carries it (a table's columns)
     classes: Callable[[], list[str]]
     weights_file: str | None  # the file name looked up in the hub cache; None = nothing to look up
     how_to_get: str  # what a person does when the weights are missing
@@ -137,6 +138,21 @@ _register(
         shapes_classes,
         None,
         "Train it: `python -m backend train` (about half a minute on a CPU); it lands in the registry.",
+    )
+)
+_register(
+    ArchSpec(
+        "tabular_mlp",
+        "MLP for tables (2 x 100, thesis 002 §3.8)",
+        lambda k, in_features=12, hidden=(100, 100), activation="relu", beta=20.0: TabularMLP(
+            k, int(in_features), hidden, activation, float(beta)
+        ),
+        2,
+        "layers.3",
+        None,
+        lambda: ["0", "1"],
+        None,
+        "Train it on a table: the Tabular page or `python -m backend tabular train --data adult`.",
     )
 )
 
