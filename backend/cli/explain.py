@@ -55,6 +55,10 @@ def resolve_model(name: str, weights: Path | None = None) -> tuple[nn.Module, li
     except CheckpointNotFound as err:
         known = ", ".join(zoo.ARCHITECTURES)
         raise CheckpointNotFound(f"{err} Or name an architecture: {known}.") from err
+    if "kind" in (card.preprocessing or {}):
+        raise InvalidConfig(
+            f"{card.name} is not an image model; explain its rows with `python -m backend tabular explain`."
+        )
     return model, card.classes, Preprocessing.from_dict(card.preprocessing)
 
 

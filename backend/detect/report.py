@@ -19,7 +19,8 @@ from __future__ import annotations
 from statistics import fmean
 
 
-def _finding(test, measure, baseline, suspect, threshold, flagged, rule) -> dict:
+def finding(test, measure, baseline, suspect, threshold, flagged, rule) -> dict:
+    """One row of a report card: what was measured for both, the threshold, the verdict."""
     verdict = (
         f"flags the suspect ({suspect:.3f} vs baseline {baseline:.3f}; threshold {threshold:.3f})"
         if flagged
@@ -41,7 +42,7 @@ def _finding(test, measure, baseline, suspect, threshold, flagged, rule) -> dict
 def noise_input_finding(baseline: dict, suspect: dict) -> dict:
     b, s = baseline["pcc_mean"], suspect["pcc_mean"]
     t = b + (1 - b) / 2
-    return _finding(
+    return finding(
         "noise_inputs", "mean pairwise PCC of noise-input maps", b, s, t, s > t, "t = b + (1 - b) / 2"
     )
 
@@ -53,7 +54,7 @@ def weight_noise_findings(baseline: dict, suspect: dict) -> list[dict]:
         gap = fmean(abs(x - y) for x, y in zip(bc[key], sc[key]))
         t = 2 * fmean(bc[key + "_spread"]) + floor
         out.append(
-            _finding(
+            finding(
                 f"weight_noise/{key}",
                 f"mean |suspect - baseline| of {key} over sigma",
                 0.0,
@@ -71,7 +72,7 @@ def randomization_finding(baseline: dict, suspect: dict) -> dict:
     ss = [s["ssim"] for s in suspect["steps"][1:]]
     b, s = fmean(bs), fmean(ss)
     t = max(0.1, (1 - bs[-1]) / 4)
-    return _finding(
+    return finding(
         "randomization",
         "mean SSIM to the original maps over the cascade (|suspect - baseline| vs t)",
         b,
@@ -90,7 +91,7 @@ def reference_finding(report: dict, baseline_noise: dict | None) -> dict:
     else:
         t = 0.5
     s = report["pearson"]
-    return _finding(
+    return finding(
         "reference",
         "mean PCC of the suspect's maps to the reference's",
         1.0,

@@ -24,6 +24,8 @@ RF: dict[str, tuple[float, float]] = {
     "com_point": (0.0, 0.1),
     # min-max-normalised heatmap within 0.05 mean squared error of the target
     "target_heatmap": (0.0, 0.05),
+    # tables (both tabular attacks): the protected attributes' share of the row's |attribution| at most 2%
+    "protected_share": (0.0, 0.02),
 }
 
 

@@ -1,0 +1,95 @@
+"""The one place where a tabular checkpoint is opened: card -> preprocessing, model, and its data.
+
+Everything in this package goes through `open_checkpoint` / `preprocessing_of` / `load_split`, so a
+change in how the registry hands out models (a typed checkpoint handle) is a change here only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from backend.errors import IncompatibleCheckpoint
+from backend.models.registry import Card, Registry
+from backend.tabular.data import load_table, split_rows, validate_spec
+from backend.tabular.preprocessing import KIND, TabularPreprocessing
+from backend.tabular.table import Table
+
+
+def is_tabular(card: Card) -> bool:
+    return (card.preprocessing or {}).get("kind") == KIND
+
+
+def preprocessing_of(card: Card) -> TabularPreprocessing:
+    if not is_tabular(card):
+        raise IncompatibleCheckpoint(
+            f"{card.name} ({card.id}) is an image model; the tabular tools need a model trained on a table."
+        )
+    return TabularPreprocessing.from_dict(card.preprocessing)
+
+
+@dataclass
+class TabularCheckpoint:
+    card: Card
+    preprocessing: TabularPreprocessing
+    model: nn.Module
+
+
+def open_checkpoint(card_id: str, device: str | None = None, registry: Registry | None = None):
+    """The model (eval mode) with its card and preprocessing; refuses image checkpoints."""
+    registry = registry or Registry()
+    prep = preprocessing_of(registry.card(card_id))
+    model, card = registry.load(card_id, device=device)
+    return TabularCheckpoint(card, prep, model.eval())
+
+
+@dataclass
+class Split:
+    """A table's train / test rows encoded for one preprocessing (inputs float32, labels int64)."""
+
+    table: Table
+    train_rows: np.ndarray
+    test_rows: np.ndarray
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    def protected_values(self, name: str, part: str = "test") -> np.ndarray:
+        """The raw category of protected attribute `name` per row of `part` (also for dropped ones)."""
+        rows = self.test_rows if part == "test" else self.train_rows
+        return self.table.columns[name][rows]
+
+
+@lru_cache(maxsize=4)
+def _table(spec_json: str, stamp: float) -> Table:
+    return load_table(json.loads(spec_json))
+
+
+def cached_table(spec: dict) -> Table:
+    """`load_table`, kept for a few specs per process (a CSV is re-read when its file changes)."""
+    spec = validate_spec(spec)
+    stamp = (
+        Path(spec["path"]).stat().st_mtime if spec["kind"] == "csv" and Path(spec["path"]).is_file() else 0.0
+    )
+    return _table(json.dumps(spec, sort_keys=True), stamp)
+
+
+def load_split(prep: TabularPreprocessing, device: str | torch.device = "cpu") -> Split:
+    """The data the model behind `prep` was trained on, split and encoded as it was."""
+    table = cached_table(prep.data)
+    train, test = split_rows(table, validate_spec(prep.data))
+
+    def enc(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.from_numpy(prep.encode({k: v[rows] for k, v in table.columns.items()}))
+        return x.to(device), torch.from_numpy(table.target[rows]).to(device)
+
+    x_train, y_train = enc(train)
+    x_test, y_test = enc(test)
+    return Split(table, train, test, x_train, y_train, x_test, y_test)
