@@ -24,6 +24,7 @@ PAGES: list[tuple[str, str, str, bool]] = [
     ("pages/models.py", "Models", ":material/inventory_2:", False),
     ("pages/detect.py", "Detect", ":material/policy:", False),
     ("pages/decoys.py", "Decoys", ":material/shield:", False),
+    ("pages/tabular.py", "Tabular", ":material/table_chart:", False),
 ]
 
 st.set_page_config(page_title="Fooling Lab", page_icon=":material/visibility:", layout="wide")

@@ -103,13 +103,19 @@ def _status(live: bool = False) -> None:
 
 
 def pick_checkpoints(
-    key: str, *, label: str = "Checkpoints", max_selections: int = 4, preselect: Sequence[str] = ()
+    key: str,
+    *,
+    label: str = "Checkpoints",
+    max_selections: int = 4,
+    preselect: Sequence[str] = (),
+    modality: str = "image",
 ) -> list[str]:
-    """A multiselect of registry checkpoints (ids); `preselect` (e.g. from the URL) wins over defaults."""
+    """A multiselect of registry checkpoints (ids) of one input kind; `preselect` (e.g. from the URL)
+    wins over defaults."""
     from backend.services.checkpoints import label as card_label
     from backend.services.checkpoints import list_cards
 
-    cards = {c.id: c for c in list_cards()}
+    cards = {c.id: c for c in list_cards(modality)}
     if not cards:
         st.info("The registry is empty: train or upload a checkpoint on the Models page.")
         return []
@@ -126,19 +132,32 @@ def pick_checkpoints(
 
 
 def pick_checkpoint(
-    key: str, *, label: str, preselect: str | None = None, kinds: Sequence[str] = ()
+    key: str,
+    *,
+    label: str,
+    preselect: str | None = None,
+    kinds: Sequence[str] = (),
+    modality: str = "image",
+    optional: bool = False,
 ) -> str | None:
-    """One checkpoint id (optionally only of some kinds), `preselect` first when it exists."""
+    """One checkpoint id of one input kind (optionally only of some card kinds), `preselect` first when
+    it exists; `optional` adds a "(none)" choice that returns None."""
     from backend.services.checkpoints import label as card_label
     from backend.services.checkpoints import list_cards
 
-    cards = {c.id: c for c in list_cards() if not kinds or c.kind in kinds}
+    cards = {c.id: c for c in list_cards(modality) if not kinds or c.kind in kinds}
     if not cards:
         st.info(f"No checkpoint for '{label}' yet: see the Models page.")
         return None
-    options = list(cards)
+    options: list[str | None] = [*([None] if optional else []), *cards]
     index = options.index(preselect) if preselect in cards else 0
-    return st.selectbox(label, options, index=index, format_func=lambda i: card_label(cards[i]), key=key)
+    return st.selectbox(
+        label,
+        options,
+        index=index,
+        format_func=lambda i: "(none)" if i is None else card_label(cards[i]),
+        key=key,
+    )
 
 
 def query_list(name: str) -> list[str]:

@@ -32,7 +32,7 @@ with st.expander("Upload a checkpoint", icon=":material/upload:"):
 
 cards = []
 with guard("Registry"):
-    cards = list_cards()
+    cards = list_cards(None)
 if not cards:
     st.info("No checkpoints yet. The Demo page seeds the shapes model; or upload one above.")
     st.stop()

@@ -24,9 +24,15 @@ def registry() -> Registry:
     return Registry()
 
 
-def list_cards() -> list[Card]:
-    """All checkpoints, oldest first (a baseline comes before the copies fooled from it)."""
-    return sorted(registry().list(), key=lambda c: (c.created_at, c.name))
+def input_kind(card: Card) -> str:
+    """What a checkpoint takes as input: "image", or its card preprocessing's kind (e.g. "tabular")."""
+    return (card.preprocessing or {}).get("kind", "image")
+
+
+def list_cards(modality: str | None = "image") -> list[Card]:
+    """Checkpoints of one input kind (None: all), oldest first (a baseline before its fooled copies)."""
+    cards = [c for c in registry().list() if modality is None or input_kind(c) == modality]
+    return sorted(cards, key=lambda c: (c.created_at, c.name))
 
 
 def label(card: Card) -> str:

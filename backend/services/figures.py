@@ -176,6 +176,29 @@ def line_chart(
     return fig
 
 
+def bar_chart(
+    series: Mapping[str, Mapping[str, float]],
+    *,
+    y_title: str,
+    highlight: Sequence[str] = (),
+    height: int = 300,
+) -> go.Figure:
+    """Grouped bars: one trace per named series over the same categories (e.g. feature importance of a
+    baseline and a fooled model); `highlight` categories get a marked tick label."""
+    fig = go.Figure()
+    for name, values in series.items():
+        fig.add_trace(go.Bar(x=list(values), y=list(values.values()), name=name))
+    fig.update_layout(
+        barmode="group", height=height, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=y_title
+    )
+    marked = set(highlight)
+    categories = list(next(iter(series.values()), {}))
+    fig.update_xaxes(
+        tickvals=categories, ticktext=[f"<b>{c} (protected)</b>" if c in marked else c for c in categories]
+    )
+    return fig
+
+
 def matrix_figure(
     values: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence[str], *, title: str = ""
 ) -> go.Figure:

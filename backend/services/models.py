@@ -14,14 +14,16 @@ UPLOAD_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
 def architectures() -> list[str]:
+    """Architectures an uploaded state dict can be registered for (not those whose preprocessing comes
+    from training, such as the tabular MLP's columns)."""
     from backend.models.zoo import ARCHITECTURES
 
-    return list(ARCHITECTURES)
+    return [name for name, spec in ARCHITECTURES.items() if spec.preprocessing is not None]
 
 
 def lineage_tree(cards: list[Card] | None = None) -> tuple[list[str], list[str], list[str]]:
     """(ids, labels, parents) for a tree chart; a card whose parent is gone becomes a root."""
-    cards = list_cards() if cards is None else cards
+    cards = list_cards(None) if cards is None else cards
     known = {c.id for c in cards}
     ids = [c.id for c in cards]
     labels = [f"{c.name} ({c.kind})" for c in cards]
