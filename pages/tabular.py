@@ -163,7 +163,11 @@ with c2:
         "tab_cmp_fooled", label="Fooled", modality="tabular", preselect=st.query_params.get("fooled")
     )
 cmp_method = c3.selectbox(
-    "Method", TABLE_METHODS, key="tab_cmp_method", format_func=lambda m: METHODS[m].label
+    "Method",
+    TABLE_METHODS,
+    index=TABLE_METHODS.index("gradient"),
+    key="tab_cmp_method",
+    format_func=lambda m: METHODS[m].label,
 )
 if left is None or right is None:
     st.stop()

@@ -3,7 +3,7 @@
 Specs (every one also takes `test_fraction` (0.3) and `split_seed` (0) for sets without their own split,
 and `protected` to override the set's protected attributes):
   {"kind": "adult"} | {"kind": "german"} | {"kind": "compas"}       the built-in public sets
-  {"kind": "synthetic", "n": 4000, "seed": 0, "effect": 1.5, "noise": 0.3}   planted dependence
+  {"kind": "synthetic", "n": 4000, "seed": 0, "effect": 1.0, "noise": 0.5}   planted dependence
   {"kind": "csv", "path": "...", "target": "income", "protected": ["sex"], "categorical": [...],
    "drop": [...], "positive": ">50K"}                                 a user's file
 The spec goes on every checkpoint card, so a fooling or report job re-reads exactly the rows a model
@@ -22,7 +22,7 @@ KINDS = (*BUILTIN_KINDS, "synthetic", "csv")
 _COMMON = {"test_fraction": 0.3, "split_seed": 0, "protected": None}
 _DEFAULTS: dict[str, dict[str, Any]] = {
     **{k: {} for k in BUILTIN_KINDS},
-    "synthetic": {"n": 4000, "seed": 0, "effect": 1.5, "noise": 0.3},
+    "synthetic": {"n": 4000, "seed": 0, "effect": 1.0, "noise": 0.5},
     "csv": {"path": None, "target": None, "categorical": None, "drop": [], "positive": None},
 }
 

