@@ -33,7 +33,7 @@ FOOL_DEFAULTS: dict[str, Any] = {
     "method": "gradient",
     "method_params": {},
     "lam": 0.3,
-    "epochs": 20,
+    "epochs": 40,
     "batch_size": 256,
     "lr": 1e-3,
     "lr_schedule": "cosine",

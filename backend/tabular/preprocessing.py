@@ -180,14 +180,10 @@ class TabularPreprocessing:
         out[:, idx[col.categories.index(category)]] = 1
         return out
 
-    def category_index(self, x, name: str):
-        """(N,) index of each row's category of `name` (-1 where the group is all zero)."""
-        idx = self.group_of(name)
-        block = x[:, idx]
-        hit = block.max(1)
-        hit = hit.values if hasattr(hit, "values") else hit
-        arg = block.argmax(1)
-        return np.where(np.asarray(hit) > 0.5, np.asarray(arg), -1)
+    def category_index(self, x, name: str) -> np.ndarray:
+        """(N,) index of each row's category of `name` (-1 where the group is all zero); numpy or torch."""
+        block = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)[:, self.group_of(name)]
+        return np.where(block.max(1) > 0.5, block.argmax(1), -1)
 
     # -- card ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
