@@ -6,7 +6,6 @@ rows) run here in the calling process on the warm model; training, fooling and t
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from backend.config import get_settings
 from backend.errors import InvalidConfig
 from backend.jobs.records import JobRecord
 from backend.models.registry import Card
@@ -39,18 +37,14 @@ def data_choices() -> dict[str, tuple[str, bool]]:
 
 
 def save_upload(data: bytes, filename: str) -> Path:
-    """Keep an uploaded CSV under uploads/tabular/ by content hash (size checked before writing)."""
+    """Keep an uploaded CSV under <uploads>/tables/ by content hash (size checked before writing), where
+    a job on any worker reads it (`backend.storage`)."""
+    from backend.storage import store_upload
+
     if not filename.lower().endswith((".csv", ".txt", ".tsv")):
         raise InvalidConfig(f"'{filename}' is not a CSV file; upload a .csv (or .tsv / .txt) table.")
     read_bytes(data)  # the size limit, before anything is written
-    folder = get_settings().uploads_dir / "tabular"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}.csv"
-    if not path.is_file():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return path
+    return store_upload(data, "tables", ".csv")
 
 
 def columns_of(path: str | Path) -> list[str]:
