@@ -7,12 +7,15 @@ training batches never touch. A shapes spec without a size takes the checkpoint'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset, Subset
 
 from backend.errors import InvalidConfig
-from backend.fool.config import FoolConfig
+
+if TYPE_CHECKING:  # the config only types the argument; importing it would close a circle via losses
+    from backend.fool.config import FoolConfig
 
 
 @dataclass
