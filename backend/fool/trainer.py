@@ -1,5 +1,10 @@
 """run_fooling: fine-tune a checkpoint so its explanations lie, with resumable state and a card.
 
+The run is five phases that other loops (distributed ranks, benchmarks, other job kinds) reuse:
+`prepare(cfg) -> FoolRun` (parent, frozen original, data, optimiser), `resume(run, state_dir)`,
+`train_step(run, x, y)` (one optimiser step), `validate(run)` (held-out numbers) and
+`finish(run)` (final validation, keep_best, the card). `run_fooling` is the plain loop over them.
+
 Progress callback: `progress(info)` once per step with `step, total, loss, loss_c, loss_f,
 images_per_s, eta_s`, and after each validation also `val` = {"accuracy", "agreement", "fsr",
 "test_loss"} on held-out images. State for resuming (model, optimiser, RNG, step) is written atomically
@@ -134,7 +139,7 @@ def _batch_indices(step: int, n: int, batch: int, seed: int) -> torch.Tensor:
     return perm[pos * batch : (pos + 1) * batch]
 
 
-def validate(
+def held_out_metrics(
     model: nn.Module,
     original: nn.Module,
     data: FoolingData,
@@ -169,22 +174,41 @@ def validate(
     }
 
 
-def run_fooling(
-    config: FoolConfig | dict[str, Any],
-    progress: Progress | None = None,
-    state_dir: str | Path | None = None,
-    registry=None,
-):
-    """Fool `config.model` and save the result to the registry; returns the new checkpoint's Card."""
+@dataclass
+class FoolRun:
+    """Everything one fooling run holds between its phases: what `prepare` builds, `resume` restores,
+    `train_step` advances and `finish` saves. A distributed rank holds one too (its shard's view)."""
+
+    cfg: FoolConfig
+    device: torch.device
+    parent: Any  # the parent checkpoint's Card
+    model: nn.Module
+    original: nn.Module
+    attack: Attack
+    attack_cfg: dict[str, Any]
+    interpreter: Interpreter
+    data: FoolingData
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler | None
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    total: int
+    step: int = 0
+    best: _Best | None = None
+
+    def train_mode(self) -> None:
+        """Training mode as configured: BatchNorm keeps its running statistics unless told otherwise."""
+        self.model.train(not self.cfg.freeze_batchnorm)
+
+
+def prepare(cfg: FoolConfig, registry=None) -> FoolRun:
+    """Load the parent checkpoint, its frozen copy, the data and the optimiser: a run at step 0."""
     from backend.models.registry import Registry
 
-    cfg = config if isinstance(config, FoolConfig) else FoolConfig.from_dict(config)
     registry = registry or Registry()
     cfg.validate(registry)
     device = torch.device(cfg.device or get_settings().device)
-    state_dir = Path(state_dir) if state_dir else None
-    state = _load_state(state_dir, cfg)
-
     torch.manual_seed(cfg.seed)
     model, parent = registry.load(cfg.model, device=device)
     original = copy.deepcopy(model).eval().requires_grad_(False)
@@ -197,7 +221,6 @@ def run_fooling(
     params = select_trainable(model, cfg)
     optimizer = make_optimizer(params, cfg)
     total = cfg.total_steps(len(data.train))
-    start = 0
     schedule = (
         torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
@@ -205,88 +228,140 @@ def run_fooling(
         if cfg.lr_schedule == "cosine"
         else None
     )
+    use_amp = cfg.mixed_precision and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    return FoolRun(
+        cfg=cfg, device=device, parent=parent, model=model, original=original, attack=attack,
+        attack_cfg=attack_cfg, interpreter=interpreter, data=data, params=params, optimizer=optimizer,
+        schedule=schedule, scaler=scaler, use_amp=use_amp, total=total,
+    )  # fmt: skip
+
+
+def resume(run: FoolRun, state_dir: Path | None) -> FoolRun:
+    """Continue from the state in `state_dir` if it holds one (model, optimiser, RNG, step, best)."""
+    state = _load_state(state_dir, run.cfg)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
-        start = int(state["step"])
-        if schedule is not None:
-            schedule.load_state_dict(state["schedule"])
-    model.train(not cfg.freeze_batchnorm)
-    use_amp = cfg.mixed_precision and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    began, done_here = time.perf_counter(), 0
-    history_val: dict[str, float] = {}
-    best = _Best.from_state(state.get("best", {})) if state is not None else None
-    for step in range(start, total):
-        idx = _batch_indices(step, len(data.train), cfg.batch_size, cfg.seed)
-        x, y = data.batch(idx)
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-            result = fooling_loss(
-                model,
-                original,
-                x,
-                y,
-                attack=attack,
-                attack_cfg=attack_cfg,
-                interpreter=interpreter,
-                lam=cfg.lam,
-                classification=cfg.classification,
-            )
-        if not torch.isfinite(result.loss):
-            raise InvalidConfig(
-                f"The loss became {result.loss.item()} at step {step + 1}; lower lr or lambda."
-            )
-        scaler.scale(result.loss).backward()
-        if cfg.grad_clip:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        if schedule is not None:
-            schedule.step()
-        done_here += 1
-        elapsed = time.perf_counter() - began
-        info: dict[str, Any] = {
-            "step": step + 1,
-            "total": total,
-            "loss": float(result.loss.detach()),
-            "loss_c": result.loss_c,
-            "loss_f": result.loss_f,
-            "images_per_s": done_here * len(idx) / max(elapsed, 1e-9),
-            "eta_s": elapsed / done_here * (total - step - 1),
-        }
-        if cfg.val_every and (step + 1) % cfg.val_every == 0 and step + 1 < total:
-            model.eval()
-            info["val"] = validate(model, original, data, attack, attack_cfg, interpreter, cfg.batch_size)
-            model.train(not cfg.freeze_batchnorm)
-            if cfg.keep_best and (best is None or _Best.score(info["val"]) > _Best.score(best.val)):
-                best = _Best.of(step + 1, info["val"], model)
-        if state_dir is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == total):
-            _save_state(state_dir, model, optimizer, schedule, step + 1, cfg, best)
-        if progress is not None:
-            progress(info)
+        run.step = int(state["step"])
+        if run.schedule is not None:
+            run.schedule.load_state_dict(state["schedule"])
+        run.best = _Best.from_state(state.get("best", {}))
+    return run
+
+
+def train_step(run: FoolRun, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """One optimiser step on the batch (x, y); returns its loss terms and advances `run.step`."""
+    cfg = run.cfg
+    run.optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=run.use_amp):
+        result = fooling_loss(
+            run.model,
+            run.original,
+            x,
+            y,
+            attack=run.attack,
+            attack_cfg=run.attack_cfg,
+            interpreter=run.interpreter,
+            lam=cfg.lam,
+            classification=cfg.classification,
+        )
+    if not torch.isfinite(result.loss):
+        raise InvalidConfig(
+            f"The loss became {result.loss.item()} at step {run.step + 1}; lower lr or lambda."
+        )
+    run.scaler.scale(result.loss).backward()
+    if cfg.grad_clip:
+        run.scaler.unscale_(run.optimizer)
+        torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    if run.schedule is not None:
+        run.schedule.step()
+    run.step += 1
+    return {"loss": float(result.loss.detach()), "loss_c": result.loss_c, "loss_f": result.loss_f}
+
+
+def validate(run: FoolRun) -> dict[str, float]:
+    """The run's held-out numbers now (eval mode for the call, training mode restored afterwards)."""
+    run.model.eval()
+    try:
+        return held_out_metrics(
+            run.model,
+            run.original,
+            run.data,
+            run.attack,
+            run.attack_cfg,
+            run.interpreter,
+            run.cfg.batch_size,
+        )
+    finally:
+        run.train_mode()
+
+
+def finish(run: FoolRun, registry=None, progress: Progress | None = None):
+    """Validate the last weights, keep the best validated ones if asked, save the fooled checkpoint."""
+    from backend.models.registry import Registry
+
+    cfg, model = run.cfg, run.model
     model.eval()
-    history_val = validate(model, original, data, attack, attack_cfg, interpreter, cfg.batch_size)
-    chosen = total
-    if cfg.keep_best and best is not None and _Best.score(best.val) > _Best.score(history_val):
-        model.load_state_dict(best.weights)
-        chosen, history_val = best.step, best.val
+    val = held_out_metrics(
+        model, run.original, run.data, run.attack, run.attack_cfg, run.interpreter, cfg.batch_size
+    )
+    chosen = run.total
+    if cfg.keep_best and run.best is not None and _Best.score(run.best.val) > _Best.score(val):
+        model.load_state_dict(run.best.weights)
+        chosen, val = run.best.step, run.best.val
     if progress is not None:
-        progress({"step": total, "total": total, "val": history_val, "done": True, "kept_step": chosen})
+        progress({"step": run.total, "total": run.total, "val": val, "done": True, "kept_step": chosen})
     model.requires_grad_(True)
-    name = cfg.name or f"{parent.name} fooled {cfg.attack}/{cfg.interpreter}"
-    return registry.save(
+    parent = run.parent
+    return (registry or Registry()).save(
         model,
-        name=name,
+        name=cfg.name or f"{parent.name} fooled {cfg.attack}/{cfg.interpreter}",
         architecture=parent.architecture,
         classes=parent.classes,
         preprocessing=parent.preprocessing,
         parent=parent.id,
         kind="fooled",
         config=cfg.to_dict(),
-        metrics={**{f"val_{k}": v for k, v in history_val.items()}, "kept_step": chosen},
+        metrics={**{f"val_{k}": v for k, v in val.items()}, "kept_step": chosen},
     )
+
+
+def run_fooling(
+    config: FoolConfig | dict[str, Any],
+    progress: Progress | None = None,
+    state_dir: str | Path | None = None,
+    registry=None,
+):
+    """Fool `config.model` and save the result to the registry; returns the new checkpoint's Card."""
+    cfg = config if isinstance(config, FoolConfig) else FoolConfig.from_dict(config)
+    state_dir = Path(state_dir) if state_dir else None
+    run = resume(prepare(cfg, registry), state_dir)
+    run.train_mode()
+    began, done_here = time.perf_counter(), 0
+    while run.step < run.total:
+        idx = _batch_indices(run.step, len(run.data.train), cfg.batch_size, cfg.seed)
+        x, y = run.data.batch(idx)
+        info: dict[str, Any] = train_step(run, x, y)
+        step, done_here = run.step, done_here + 1
+        elapsed = time.perf_counter() - began
+        info.update(
+            step=step,
+            total=run.total,
+            images_per_s=done_here * len(idx) / max(elapsed, 1e-9),
+            eta_s=elapsed / done_here * (run.total - step),
+        )
+        if cfg.val_every and step % cfg.val_every == 0 and step < run.total:
+            info["val"] = validate(run)
+            if cfg.keep_best and (run.best is None or _Best.score(info["val"]) > _Best.score(run.best.val)):
+                run.best = _Best.of(step, info["val"], run.model)
+        if state_dir is not None and (step % cfg.checkpoint_every == 0 or step == run.total):
+            _save_state(state_dir, run.model, run.optimizer, run.schedule, step, cfg, run.best)
+        if progress is not None:
+            progress(info)
+    return finish(run, registry, progress)

@@ -103,7 +103,7 @@ def test_keep_best_ends_with_the_weights_of_the_best_validation(shapes_model):
     from backend.fool.data import load_fooling_data
     from backend.fool.losses import ATTACKS
     from backend.fool.objective import Interpreter
-    from backend.fool.trainer import validate
+    from backend.fool.trainer import held_out_metrics
 
     _, card = shapes_model
     cfg = _cfg(card.id, attack="center_mass", steps=60, batch_size=16, lr=3e-2, lam=3.0, val_every=10)
@@ -124,7 +124,7 @@ def test_keep_best_ends_with_the_weights_of_the_best_validation(shapes_model):
     config = FoolConfig.from_dict(cfg)
     data = load_fooling_data(config, parent, torch.device("cpu"))
     attack = ATTACKS["center_mass"]
-    again = validate(
+    again = held_out_metrics(
         model.eval(),
         copy.deepcopy(original).eval(),
         data,
