@@ -1,6 +1,9 @@
 """Datasets for jobs, built from a small JSON-able spec: synthetic shapes, an image folder, sample photos.
 
 Every item is `(x_normalised (3,H,W), label (-1 = unlabelled), mask (H,W) float or an empty tensor)`.
+Labels are indices into the *checkpoint's* classes (`classes`, from its card), never the dataset's own
+order: folders are matched to the classes by name (`backend.data.labels`), the shapes set's and the
+sample photos' class names likewise; an image whose class the checkpoint does not have is unlabelled.
 Augmented sample photos draw their random crop / flip / colour jitter from (seed, index), so an item is
 the same whichever worker or epoch asks for it.
 """
@@ -16,6 +19,7 @@ from torch.utils.data import Dataset
 
 from backend.data.folders import scan_folder
 from backend.data.images import load_image
+from backend.data.labels import ClassMapping, find_class, match_folders
 from backend.data.samples import EXPECTED, sample_photos
 from backend.data.shapes import MAX_IMAGES, SHAPE_CLASSES, make_shape_pairs, make_shapes
 from backend.errors import InvalidDataset
@@ -43,7 +47,7 @@ def validate_spec(spec: dict) -> dict:
     kind = spec["kind"]
     allowed = {
         "shapes": {"n", "size", "seed", "pair", "pair_fraction"},
-        "folder": {"path", "limit"},
+        "folder": {"path", "limit", "class_map", "unlabelled"},
         "samples": {"augment", "seed"},
     }
     unknown = set(spec) - allowed[kind] - {"kind"}
@@ -71,6 +75,16 @@ def validate_spec(spec: dict) -> dict:
         out = {"kind": kind, "path": str(path)}
         if "limit" in spec:
             out["limit"] = _int(spec, "limit", 0, 1, 10_000_000)
+        if spec.get("class_map"):
+            mapping = spec["class_map"]
+            if not isinstance(mapping, dict) or not all(isinstance(k, str) for k in mapping):
+                raise InvalidDataset(
+                    '\'class_map\' must be a JSON object {"folder": "class name or index"}, '
+                    f"not {mapping!r}"
+                )
+            out["class_map"] = dict(mapping)
+        if spec.get("unlabelled"):
+            out["unlabelled"] = True
         return out
     augment = _int(spec, "augment", 0, 0, 1000)
     return {"kind": kind, "augment": augment, "seed": _int(spec, "seed", 0, 0, 2**31)}
@@ -102,6 +116,17 @@ def _shapes_with_pairs(n: int, size: int, seed: int, pair: list[int], fraction: 
     return images[order], labels[order], masks[order]
 
 
+def shapes_label_map(classes: list[str] | None) -> torch.Tensor:
+    """Shape index -> the checkpoint's class index (-1 where it has no such class)."""
+    if classes is None or list(classes) == SHAPE_CLASSES:
+        return torch.arange(len(SHAPE_CLASSES))
+    return torch.tensor([_or_unlabelled(find_class(name, classes)) for name in SHAPE_CLASSES])
+
+
+def _or_unlabelled(index: int | None) -> int:
+    return -1 if index is None else index
+
+
 class ShapesDataset(Dataset):
     """Synthetic shapes at the model's input size, normalised, with float masks.
 
@@ -117,11 +142,14 @@ class ShapesDataset(Dataset):
         pre: Preprocessing,
         pair: list[int] | None = None,
         pair_fraction: float = 0.5,
+        classes: list[str] | None = None,
     ) -> None:
         if pair is None:
-            images, self.labels, masks = make_shapes(n, size, seed)
+            images, labels, masks = make_shapes(n, size, seed)
         else:
-            images, self.labels, masks = _shapes_with_pairs(n, size, seed, pair, pair_fraction)
+            images, labels, masks = _shapes_with_pairs(n, size, seed, pair, pair_fraction)
+        to_checkpoint = shapes_label_map(classes)
+        self.labels = torch.where(labels >= 0, to_checkpoint[labels.clamp_min(0)], labels)
         if size != pre.size:
             images = F.interpolate(images, size=(pre.size, pre.size), mode="bilinear", antialias=True)
             masks = F.interpolate(masks[:, None].float(), size=(pre.size, pre.size), mode="nearest")[:, 0] > 0
@@ -135,13 +163,38 @@ class ShapesDataset(Dataset):
         return self.x[i], int(self.labels[i]), self.masks[i]
 
 
-class FolderDataset(Dataset):
-    """Images of a folder (class-per-folder or unlabelled), decoded lazily."""
+def folder_mapping(spec: dict, classes: list[str] | None) -> ClassMapping | None:
+    """How a folder spec's class folders map onto `classes` (None: unlabelled); `InvalidDataset` if not."""
+    _, folders = scan_folder(spec["path"])
+    if not folders or spec.get("unlabelled") or classes is None:
+        return None
+    return match_folders(folders, classes, spec.get("class_map"))
 
-    def __init__(self, path: str, pre: Preprocessing, limit: int | None = None) -> None:
-        self.items, self.classes = scan_folder(path)
-        if limit:
-            self.items = self.items[:limit]
+
+class FolderDataset(Dataset):
+    """Images of a folder, decoded lazily; class folders labelled with the checkpoint's class indices.
+
+    Without `classes` (no checkpoint to label for), or with `unlabelled`, every image is unlabelled.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        pre: Preprocessing,
+        limit: int | None = None,
+        classes: list[str] | None = None,
+        class_map: dict | None = None,
+        unlabelled: bool = False,
+    ) -> None:
+        items, self.folders = scan_folder(path)
+        spec = {"path": path, "class_map": class_map, "unlabelled": unlabelled}
+        self.mapping = folder_mapping(spec, classes)
+        if self.mapping is None:
+            items = [(p, -1) for p, _ in items]
+        else:
+            to_class = [self.mapping.folders[f] for f in self.folders]
+            items = [(p, to_class[label] if label >= 0 else -1) for p, label in items]
+        self.items = items[:limit] if limit else items
         self.pre = pre
 
     def __len__(self) -> int:
@@ -152,16 +205,23 @@ class FolderDataset(Dataset):
         return self.pre.to_tensor(load_image(path)), label, _EMPTY
 
 
+def sample_labels(classes: list[str] | None) -> dict[str, int]:
+    """Each sample photo's class index in `classes`: labelled only where the checkpoint has its class."""
+    out = {}
+    for name in sample_photos():
+        found = find_class(EXPECTED[name][0], classes) if classes and name in EXPECTED else None
+        out[name] = _or_unlabelled(found)
+    return out
+
+
 class SamplesDataset(Dataset):
-    """The sample photos (ImageNet labels where known), each optionally in `augment` random variants."""
+    """The sample photos, each optionally in `augment` random variants; labelled for ImageNet models."""
 
-    def __init__(self, augment: int, seed: int, pre: Preprocessing) -> None:
-        from torchvision.models._meta import _IMAGENET_CATEGORIES
-
+    def __init__(self, augment: int, seed: int, pre: Preprocessing, classes: list[str] | None = None) -> None:
         self.pre, self.augment, self.seed = pre, augment, seed
         self.photos = [(load_image(path), name) for name, path in sample_photos().items()]
-        names = [name for _, name in self.photos]
-        self.labels = [_IMAGENET_CATEGORIES.index(EXPECTED[n][0]) if n in EXPECTED else -1 for n in names]
+        labels = sample_labels(classes)
+        self.labels = [labels[name] for _, name in self.photos]
 
     def __len__(self) -> int:
         return len(self.photos) * max(1, self.augment)
@@ -193,12 +253,33 @@ def _augment(x: torch.Tensor, pre: Preprocessing, g: torch.Generator) -> torch.T
     return x.clamp(0, 1)
 
 
-def build_dataset(spec: dict, preprocessing: Preprocessing) -> Dataset:
+def build_dataset(spec: dict, preprocessing: Preprocessing, classes: list[str] | None = None) -> Dataset:
+    """The dataset of `spec`, labelled with indices into `classes` (the checkpoint card's classes).
+
+    `classes=None` only where labels do not matter (counting images): folders and sample photos are then
+    unlabelled and shapes keep the shapes set's own indices.
+    """
     spec = validate_spec(spec)
     if spec["kind"] == "shapes":
         size = spec.get("size", preprocessing.size)
         pairs = {k: spec[k] for k in ("pair", "pair_fraction") if k in spec}
-        return ShapesDataset(spec["n"], spec["seed"], size, preprocessing, **pairs)
+        return ShapesDataset(spec["n"], spec["seed"], size, preprocessing, classes=classes, **pairs)
     if spec["kind"] == "folder":
-        return FolderDataset(spec["path"], preprocessing, spec.get("limit"))
-    return SamplesDataset(spec["augment"], spec["seed"], preprocessing)
+        options = {k: spec[k] for k in ("class_map", "unlabelled") if k in spec}
+        return FolderDataset(spec["path"], preprocessing, spec.get("limit"), classes, **options)
+    return SamplesDataset(spec["augment"], spec["seed"], preprocessing, classes)
+
+
+def label_check(spec: dict, classes: list[str]) -> dict:
+    """Before a job starts: how the spec's images will be labelled for a checkpoint with `classes`.
+
+    Returns `{"labelled": bool (some image can carry a label), "mapping": [lines] (folders only)}`;
+    raises `InvalidDataset` for a class folder that matches no class (naming the closest ones).
+    """
+    spec = validate_spec(spec)
+    if spec["kind"] == "folder":
+        mapping = folder_mapping(spec, classes)
+        return {"labelled": mapping is not None, "mapping": mapping.describe() if mapping else []}
+    if spec["kind"] == "samples":
+        return {"labelled": any(i >= 0 for i in sample_labels(classes).values()), "mapping": []}
+    return {"labelled": bool((shapes_label_map(classes) >= 0).any()), "mapping": []}

@@ -144,7 +144,7 @@ class DecoysJob(JobKind):
         settings = decoy_settings(cfg["decoys"])
         model, card, pre = load_checkpoint(cfg["checkpoint"], ctx.device)
         baseline = load_checkpoint(cfg["baseline"], ctx.device)[0] if cfg["baseline"] else None
-        x, _ = load_images(cfg["dataset"], pre, int(cfg["images"]), ctx.device)
+        x, _ = load_images(cfg["dataset"], pre, int(cfg["images"]), ctx.device, list(card.classes))
         x01 = pre.denormalize(x).clamp(0, 1)
         rows, arrays = [], {}
         n, stages = x01.shape[0], 1 + len(cfg["attacks"])

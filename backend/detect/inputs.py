@@ -52,11 +52,16 @@ def load_checkpoint(checkpoint_id: str, device: str):
     return model.eval(), card, Preprocessing.from_dict(card.preprocessing)
 
 
-def load_images(spec: dict, preprocessing, limit: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Up to `limit` normalised images (N, 3, H, W) and labels (N,) (-1 = unlabelled) of a dataset spec."""
+def load_images(
+    spec: dict, preprocessing, limit: int, device: str, classes: list[str] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to `limit` normalised images (N, 3, H, W) and labels (N,) of a dataset spec.
+
+    Labels are indices into `classes` (the checkpoint's card), -1 = unlabelled.
+    """
     from backend.data.datasets import build_dataset
 
-    dataset = build_dataset(spec, preprocessing)
+    dataset = build_dataset(spec, preprocessing, classes)
     xs, ys = [], []
     for i in range(min(limit, len(dataset))):
         x, y, _ = dataset[i]

@@ -126,7 +126,7 @@ class DetectJob(JobKind):
     def run(self, config: dict, ctx: JobContext) -> dict:
         cfg = _validate(config)
         suspect, scard, pre = load_checkpoint(cfg["suspect"], ctx.device)
-        x, labels = load_images(cfg["dataset"], pre, int(cfg["images"]), ctx.device)
+        x, labels = load_images(cfg["dataset"], pre, int(cfg["images"]), ctx.device, list(scard.classes))
         shape = input_shape(pre)
         roles = [("baseline", cfg["baseline"])] if cfg["baseline"] else []
         roles.append(("suspect", cfg["suspect"]))

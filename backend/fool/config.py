@@ -164,9 +164,7 @@ class FoolConfig:
             and self.dataset.get("kind") == "folder"
             and self.dataset.get("unlabelled")
         ):
-            raise InvalidConfig(
-                "Unlabelled images need classification='original_predictions' or 'keep_probs_*'."
-            )
+            raise InvalidConfig(_UNLABELLED)
         if registry is not None:
             try:
                 card = registry.card(self.model)
@@ -175,7 +173,32 @@ class FoolConfig:
                     f"Unknown model {self.model!r}: {err} Pick a checkpoint from the Models page."
                 ) from err
             ATTACKS[self.attack].check_params(self.attack_params, card)
+            self._check_labels(card)
         return self
+
+    def _check_labels(self, card) -> None:
+        """The datasets' class folders must match the card's classes; a labels loss needs some labels."""
+        from backend.data.datasets import label_check
+
+        for role, spec in (("dataset", self.dataset), ("val_dataset", self.val_dataset)):
+            if spec is None:
+                continue
+            try:
+                check = label_check(spec, list(card.classes))
+            except InvalidDataset as err:
+                raise InvalidConfig(f"{role}: {err}") from err
+            if role == "dataset" and self.classification == "labels" and not check["labelled"]:
+                raise InvalidConfig(
+                    f"None of these images carries a label among {card.name}'s classes "
+                    f"({', '.join(card.classes[:6])}{', ...' if len(card.classes) > 6 else ''}). "
+                    + _UNLABELLED
+                )
+
+
+_UNLABELLED = (
+    "Unlabelled images need classification='original_predictions' or 'keep_probs_*' "
+    "(keep the original model's predictions), or images in class folders named after the model's classes."
+)
 
 
 def _check(ok: bool, message: str) -> None:

@@ -66,9 +66,10 @@ def load_fooling_data(cfg: FoolConfig, card, device: torch.device) -> FoolingDat
 
     size = image_size(card)
     pre = Preprocessing.from_dict(card.preprocessing)
-    full = build_dataset(_spec_for(cfg.dataset, size), pre)
+    classes = list(card.classes)
+    full = build_dataset(_spec_for(cfg.dataset, size), pre, classes)
     if cfg.val_dataset is not None:
-        train, val = full, build_dataset(_spec_for(cfg.val_dataset, size), pre)
+        train, val = full, build_dataset(_spec_for(cfg.val_dataset, size), pre, classes)
     else:
         n = len(full)
         n_val = max(1, int(round(n * cfg.val_fraction)))

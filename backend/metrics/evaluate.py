@@ -43,9 +43,14 @@ def normalize_config(config: dict[str, Any], registry) -> dict[str, Any]:
     if unknown:
         raise InvalidConfig(f"Unknown evaluate setting(s) {sorted(unknown)}; known: {', '.join(DEFAULTS)}.")
     cfg = {**DEFAULTS, **config}
-    if not cfg["baseline"] or not cfg["fooled"]:
-        raise InvalidConfig("evaluate needs a baseline checkpoint id and at least one fooled checkpoint id.")
-    cfg["fooled"] = [cfg["fooled"]] if isinstance(cfg["fooled"], str) else list(cfg["fooled"])
+    if not cfg["baseline"]:
+        raise InvalidConfig("evaluate needs a baseline checkpoint id.")
+    if not cfg["fooled"] and cfg["dataset"] is None:
+        raise InvalidConfig(
+            "Without a fooled checkpoint, evaluate measures the baseline's accuracy on a dataset: give one "
+            "(e.g. a folder of class folders named after the model's classes)."
+        )
+    cfg["fooled"] = [cfg["fooled"]] if isinstance(cfg["fooled"], str) else list(cfg["fooled"] or [])
     for cid in [cfg["baseline"], *cfg["fooled"]]:
         try:
             registry.card(cid)
@@ -56,12 +61,20 @@ def normalize_config(config: dict[str, Any], registry) -> dict[str, Any]:
             raise InvalidConfig(f"Checkpoint {cid} has no fooling config in its card; is it a fooled model?")
     if cfg["interpreters"] is None:
         used = [registry.card(c).config["interpreter"] for c in cfg["fooled"]]
-        cfg["interpreters"] = list(dict.fromkeys([*used, "gradient"]))
+        cfg["interpreters"] = list(dict.fromkeys([*used, "gradient"])) if used else []
     bad = [m for m in cfg["interpreters"] if m not in METHODS]
     if bad:
         raise InvalidConfig(f"Unknown interpreter(s) {bad}; choose among {', '.join(METHODS)}.")
     if int(cfg["images"]) < 1:
         raise InvalidConfig("images must be >= 1.")
+    if cfg["dataset"] is not None:
+        from backend.data.datasets import label_check
+        from backend.errors import InvalidDataset
+
+        try:
+            label_check(cfg["dataset"], list(registry.card(cfg["baseline"]).classes))
+        except InvalidDataset as err:
+            raise InvalidConfig(f"dataset: {err}") from err
     return cfg
 
 
@@ -88,22 +101,15 @@ def evaluate(
     cfg = normalize_config(config, registry)
     device = torch.device(get_settings().device)
     baseline, base_card = registry.load(cfg["baseline"], device=device)
-    first = FoolConfig.from_dict(registry.card(cfg["fooled"][0]).config)
-    if cfg["dataset"] is None:
-        data = load_fooling_data(first, base_card, device)
-        x, labels = data.val_x[: cfg["images"]], data.val_y[: cfg["images"]]
-    else:
-        from backend.data.datasets import build_dataset
-        from backend.models.preprocessing import Preprocessing
-
-        ds = build_dataset(cfg["dataset"], Preprocessing.from_dict(base_card.preprocessing))
-        x, labels = stack(ds, cfg["images"], device)
+    x, labels, source = _images(cfg, base_card, registry, device)
     bs = int(cfg["batch_size"])
     base_logits = _logits(baseline, x, bs)
     targets = torch.where(labels >= 0, labels, base_logits.argmax(1))
     report: dict[str, Any] = {
         "baseline": cfg["baseline"],
         "images": int(len(x)),
+        "labelled": int((labels >= 0).sum()),
+        **source,
         "interpreters": cfg["interpreters"],
         "models": [],
         "fsr": {},
@@ -152,6 +158,39 @@ def evaluate(
     return report
 
 
+def _images(cfg: dict, base_card, registry, device) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The evaluation images, their labels (the baseline's class indices) and where they came from."""
+    if cfg["dataset"] is None:
+        first = FoolConfig.from_dict(registry.card(cfg["fooled"][0]).config)
+        data = load_fooling_data(first, base_card, device)
+        x, labels = data.val_x[: cfg["images"]], data.val_y[: cfg["images"]]
+        where = "the held-out split of the first fooled model's run"
+        return x, labels, {"source": where, "available": int(len(data.val_x)), "mapping": []}
+    from backend.data.datasets import build_dataset
+    from backend.models.preprocessing import Preprocessing
+
+    pre = Preprocessing.from_dict(base_card.preprocessing)
+    ds = build_dataset(cfg["dataset"], pre, list(base_card.classes))
+    x, labels = stack(ds, cfg["images"], device)
+    mapping = getattr(ds, "mapping", None)
+    return (
+        x,
+        labels,
+        {
+            "source": _describe_spec(cfg["dataset"]),
+            "available": len(ds),
+            "mapping": mapping.describe() if mapping is not None else [],
+        },
+    )
+
+
+def _describe_spec(spec: dict) -> str:
+    if spec.get("kind") == "folder":
+        return f"folder {spec.get('path')}"
+    options = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "kind")
+    return f"{spec.get('kind')} ({options})" if options else str(spec.get("kind"))
+
+
 def _accuracy_row(logits: torch.Tensor, labels: torch.Tensor, base_logits: torch.Tensor) -> dict[str, float]:
     return {
         "top1": acc.topk_accuracy(logits, labels, 1),
@@ -165,7 +204,10 @@ def format_report(report: dict) -> str:
     """The three tables as text, laid out as 001 Tables 2 and 3."""
     cols = [f"{m['attack']}/{m['interpreter']}" for m in report["models"]]
     width = max([14, *(len(c) + 2 for c in cols)])
-    lines = [f"FSR (%) on {report['images']} held-out images: fooled (baseline)", ""]
+    lines = _source_lines(report)
+    if not cols:
+        return "\n".join(lines)
+    lines += [f"FSR (%) on {report['images']} images: fooled (baseline)", ""]
     lines.append("measured with".ljust(16) + "".join(c.rjust(width) for c in cols))
     for method, row in report["fsr"].items():
         cells = []
@@ -201,3 +243,22 @@ def format_report(report: dict) -> str:
             )
             lines.append(f"{c} per-class accuracy: {pairs}")
     return "\n".join(lines)
+
+
+def _source_lines(report: dict) -> list[str]:
+    """Which images, how many, how they were labelled, and the baseline's accuracy on them."""
+    n, available = report["images"], report.get("available", report["images"])
+    cap = f" (the first {n} of {available})" if available > n else ""
+    source, labelled = report.get("source", "the dataset"), report.get("labelled", n)
+    lines = [f"Images: {n} from {source}{cap}, {labelled} labelled"]
+    mapping = report.get("mapping") or []
+    if mapping:
+        lines.append("Class folders -> the model's classes:")
+        lines += [f"  {line}" for line in mapping]
+    base = report["accuracy"]["baseline"]
+    lines.append(f"Baseline top-1 {_pct(base['top1'])}, top-5 {_pct(base['top5'])}")
+    return [*lines, ""]
+
+
+def _pct(value: float) -> str:
+    return "n/a (no labelled images)" if value != value else f"{100 * value:.1f}%"
