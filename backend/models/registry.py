@@ -28,7 +28,7 @@ from backend.models import zoo
 from backend.models.checkpoints import load_strict, read_state_dict
 from backend.models.preprocessing import Preprocessing, preprocessing_from_dict
 
-KINDS = ("pretrained", "trained", "fooled", "uploaded")
+KINDS = ("pretrained", "trained", "fooled", "uploaded", "defended")
 BUILTIN_ID = "efficientnet_lite0-imagenet"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 

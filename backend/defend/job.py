@@ -1,0 +1,49 @@
+"""Job kinds "defend" (train a defence, resumably, publish the checkpoint) and "defend_evaluate"
+(measure defended models against their base: see `backend.defend.evaluate`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.jobs.kinds import JobContext, JobKind, register_kind
+
+
+@register_kind
+class DefendJob(JobKind):
+    name = "defend"
+    title = "Train a defence (robust training, distillation, gradient regularisation, alignment, ATEX)"
+
+    def validate(self, config: dict) -> dict:
+        from backend.defend.config import DefendConfig
+        from backend.defend.presets import resolve_config
+        from backend.models.registry import Registry
+
+        cfg = DefendConfig.from_dict(resolve_config(config))
+        return cfg.validate(Registry()).to_dict()
+
+    def run(self, config: dict, ctx: JobContext) -> dict:
+        from backend.defend.config import DefendConfig
+        from backend.defend.trainer import run_defence
+
+        cfg = DefendConfig.from_dict(config)
+        if cfg.device is None:
+            cfg.device = ctx.device
+
+        def report(info: dict[str, Any]) -> None:
+            metrics = {k: float(v) for k, v in info.items() if isinstance(v, float)}
+            metrics.update({f"val_{k}": float(v) for k, v in info.get("val", {}).items()})
+            total = info.get("total") or 1
+            message = f"step {info['step']}/{total}"
+            if "val" in info:
+                val = info["val"]
+                message += (
+                    f" | val accuracy {100 * val['accuracy']:.1f}% gradient norm {val['grad_norm']:.2f}"
+                )
+            ctx.progress(
+                info["step"] / total, step=info["step"], total=total, metrics=metrics, message=message
+            )
+
+        card = run_defence(cfg, progress=report, state_dir=ctx.state_dir)
+        ctx.add_artifact("checkpoint", card.id, label=card.name)
+        ctx.log(f"saved defended checkpoint {card.id} ({card.name}): {card.metrics}")
+        return {"checkpoint": card.id, "name": card.name, "defence": cfg.defence, "metrics": card.metrics}

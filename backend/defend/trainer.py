@@ -1,0 +1,196 @@
+"""run_defence: fine-tune a checkpoint with a registered defence, resumably, and publish a card.
+
+One loop for every defence: the defence says what a step minimises (`Defence.loss`), the loop does the
+rest as the fooling trainer does and with its helpers (the batch of step s is a fixed function of
+(seed, s); the same optimiser builder). State (model, optimiser, schedule, RNG, step) is written
+atomically to `state_dir` every `checkpoint_every` steps, so a cancelled or crashed run given the same
+`state_dir` resumes and ends where an uninterrupted run ends. The card (kind "defended") records the
+defence, its checked parameters and the parent, with clean accuracy, agreement with the parent and
+the mean input-gradient norm before and after.
+
+Progress callback: `progress(info)` per step with `step, total, loss, images_per_s, eta_s` and the
+defence's named terms; with `val` after a validation and `done` at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from backend.config import get_settings
+from backend.defend.checkpoint import frozen, open_model
+from backend.defend.config import DefendConfig
+from backend.defend.defences import get_defence
+from backend.defend.gradients import gradient_norm
+from backend.defend.registry import DefenceContext
+from backend.errors import InvalidConfig
+from backend.fool.data import load_fooling_data
+from backend.fool.trainer import _batch_indices, make_optimizer
+
+Progress = Callable[[dict[str, Any]], None]
+STATE_FILE = "defend_state.pt"
+
+
+def _config_key(cfg: DefendConfig) -> str:
+    return json.dumps(cfg.to_dict(), sort_keys=True)
+
+
+def _load_state(state_dir: Path | None, cfg: DefendConfig) -> dict[str, Any] | None:
+    path = state_dir / STATE_FILE if state_dir else None
+    if path is None or not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state["config"] != _config_key(cfg):
+        raise InvalidConfig(f"{path} holds a run with another config; delete it or give a fresh state_dir.")
+    return state
+
+
+def _save_state(
+    state_dir: Path, model, optimizer, schedule, step: int, cfg: DefendConfig, before, ctx: DefenceContext
+) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict() if schedule is not None else {},
+        "step": step,
+        "before": before,
+        "store": {k: v for k, v in ctx.store.items() if not k.startswith("_")},
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "config": _config_key(cfg),
+    }
+    tmp = state_dir / (STATE_FILE + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, state_dir / STATE_FILE)
+
+
+def validate(model: nn.Module, parent: nn.Module, x: torch.Tensor, y: torch.Tensor, pre) -> dict[str, float]:
+    """Clean top-1 accuracy, agreement with the parent, mean input-gradient norm on held-out images."""
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+        pred0 = parent(x).argmax(1)
+    labelled = y >= 0
+    return {
+        "accuracy": float((pred[labelled] == y[labelled]).float().mean()) if labelled.any() else float("nan"),
+        "agreement": float((pred == pred0).float().mean()),
+        "grad_norm": gradient_norm(model, x, torch.where(labelled, y, pred0), pre),
+    }
+
+
+def run_defence(
+    config: DefendConfig | dict[str, Any],
+    progress: Progress | None = None,
+    state_dir: str | Path | None = None,
+    registry=None,
+):
+    """Defend `config.model` and save the result to the registry; returns the new checkpoint's Card."""
+    from backend.models.registry import Registry
+
+    cfg = config if isinstance(config, DefendConfig) else DefendConfig.from_dict(config)
+    registry = registry or Registry()
+    cfg.validate(registry)
+    device = torch.device(cfg.device or get_settings().device)
+    state_dir = Path(state_dir) if state_dir else None
+    state = _load_state(state_dir, cfg)
+
+    torch.manual_seed(cfg.seed)
+    loaded = open_model(cfg.model, device, registry)
+    model, card = loaded.model, loaded.card
+    parent = frozen(copy.deepcopy(model))
+    defence = get_defence(cfg.defence)
+    reference = None
+    if defence.needs_reference:
+        reference = frozen(open_model(cfg.params["reference"], device, registry).model)
+    ctx = DefenceContext(loaded.preprocessing, parent, dict(cfg.params), reference)
+    data = load_fooling_data(cfg, card, device)
+    model.requires_grad_(True)
+    params = list(model.parameters())
+    optimizer = make_optimizer(params, cfg)
+    total = int(cfg.steps)
+    schedule = (
+        torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+        )
+        if cfg.lr_schedule == "cosine"
+        else None
+    )
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if schedule is not None:
+            schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["rng_cpu"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        start = int(state["step"])
+        before = dict(state["before"])
+        ctx.store.update(state.get("store", {}))
+    else:
+        before = validate(parent, parent, data.val_x, data.val_y, ctx.preprocessing)
+    model.train(not cfg.freeze_batchnorm)
+    began, done_here = time.perf_counter(), 0
+    for step in range(start, total):
+        idx = _batch_indices(step, len(data.train), cfg.batch_size, cfg.seed)
+        x, y = data.batch(idx)
+        if bool((y < 0).any()):
+            with torch.no_grad():
+                y = torch.where(y >= 0, y, parent(x).argmax(1))  # unlabelled: the parent's decision
+        optimizer.zero_grad(set_to_none=True)
+        ctx.step, ctx.total = step, total
+        result = defence.loss(model, x, y, ctx)
+        if not torch.isfinite(result.loss):
+            raise InvalidConfig(f"The loss became {result.loss.item()} at step {step + 1}; lower lr.")
+        result.loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        done_here += 1
+        elapsed = time.perf_counter() - began
+        info: dict[str, Any] = {
+            "step": step + 1,
+            "total": total,
+            "loss": float(result.loss.detach()),
+            **result.terms,
+            "images_per_s": done_here * len(idx) / max(elapsed, 1e-9),
+            "eta_s": elapsed / done_here * (total - step - 1),
+        }
+        if cfg.val_every and (step + 1) % cfg.val_every == 0 and step + 1 < total:
+            info["val"] = validate(model, parent, data.val_x, data.val_y, ctx.preprocessing)
+            model.train(not cfg.freeze_batchnorm)
+        if state_dir is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == total):
+            _save_state(state_dir, model, optimizer, schedule, step + 1, cfg, before, ctx)
+        if progress is not None:
+            progress(info)
+    model.eval()
+    after = validate(model, parent, data.val_x, data.val_y, ctx.preprocessing)
+    if progress is not None:
+        progress({"step": total, "total": total, "val": after, "done": True})
+    model.requires_grad_(True)
+    metrics = {
+        **{f"val_{k}": v for k, v in after.items()},
+        **{f"val_{k}_before": v for k, v in before.items() if k != "agreement"},
+    }
+    return registry.save(
+        model,
+        name=cfg.name or f"{card.name} defended {cfg.defence}",
+        architecture=card.architecture,
+        classes=card.classes,
+        preprocessing=card.preprocessing,
+        parent=card.id,
+        kind="defended",
+        config=cfg.to_dict(),
+        metrics=metrics,
+    )

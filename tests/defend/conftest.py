@@ -1,0 +1,48 @@
+"""Fixtures of the defence tests: one defended shapes CNN per defence, trained once per session.
+
+Every training runs on one intra-op thread (small tensors on a shared 2-core machine) and with few
+steps: the tests check what a defence does to the model, not how far it can go (the presets and
+BENCHMARKS.md hold the full runs).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.config import get_settings
+from tests.detect.fixtures import one_thread, single_thread  # noqa: F401 (autouse fixture)
+
+SESSION_MODELS = get_settings().models_dir
+DATASET = {"kind": "shapes", "n": 1024, "seed": 2}
+VAL = {"kind": "shapes", "n": 256, "seed": 77}
+
+
+def short(defence: str, **overrides) -> dict:
+    """A short run of the shapes preset of `defence` on a small dataset."""
+    from backend.defend.presets import resolve_config
+
+    return resolve_config(
+        {"preset": f"shapes-{defence}", "dataset": DATASET, "val_dataset": VAL, "val_size": 256, **overrides}
+    )
+
+
+@pytest.fixture(scope="session")
+def defended(request):
+    """defended(name, **overrides) -> (model, card): trained once per session per (name, overrides)."""
+    from backend.defend.trainer import run_defence
+    from backend.models.registry import Registry
+
+    cache: dict = {}
+    _, base = request.getfixturevalue("shapes_model")
+
+    def get(name: str, **overrides):
+        key = (name, tuple(sorted((k, repr(v)) for k, v in overrides.items())))
+        if key not in cache:
+            registry = Registry(root=SESSION_MODELS)
+            with single_thread():
+                card = run_defence(short(name, model=base.id, **overrides), registry=registry)
+            model, card = registry.load(card.id, device="cpu")
+            cache[key] = (model.eval(), card)
+        return cache[key]
+
+    return get
