@@ -9,26 +9,13 @@ Random numbers come from torch's global generator, which a resumable trainer sav
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from backend.explain.context import eval_mode
+
 NORMS = ("l2", "linf")
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode for the block; every module's own train flag comes back afterwards."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag
 
 
 def _flat_norm(t: torch.Tensor) -> torch.Tensor:
