@@ -58,7 +58,9 @@ def test_pgd_stays_in_its_ball_and_in_the_pixel_range(shapes_model):
     x01 = torch.rand(4, 3, 64, 64)
     x, y = pre.normalize(x01), torch.tensor([0, 1, 2, 3])
     for norm, eps in (("linf", 8 / 255), ("l2", 0.5)):
-        adv01 = pre.denormalize(pgd(model, x, y, pre, norm=norm, epsilon=eps, step_size=eps / 2, iterations=3))
+        adv01 = pre.denormalize(
+            pgd(model, x, y, pre, norm=norm, epsilon=eps, step_size=eps / 2, iterations=3)
+        )
         delta = adv01 - x01
         size = delta.abs().flatten(1).amax(1) if norm == "linf" else delta.flatten(1).norm(dim=1)
         assert (size <= eps + 1e-5).all() and adv01.min() >= -1e-6 and adv01.max() <= 1 + 1e-6
@@ -107,4 +109,6 @@ def test_the_defend_job_trains_reports_and_records_the_defence(shapes_model, tmp
     card = Registry().card(result["checkpoint"])
     assert card.kind == "defended" and card.parent == base.id
     assert card.config["defence"] == "pgd_linf" and card.config["params"]["iterations"] == 5
-    assert {"val_accuracy", "val_accuracy_before", "val_grad_norm", "val_grad_norm_before"} <= set(card.metrics)
+    assert {"val_accuracy", "val_accuracy_before", "val_grad_norm", "val_grad_norm_before"} <= set(
+        card.metrics
+    )
