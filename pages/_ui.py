@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from backend.access import Session
 from backend.errors import FoolingLabError
 
 if TYPE_CHECKING:
@@ -19,6 +20,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fooling_lab.ui")
 ROUTED_KEY = "_fooling_lab_routed"  # set once app.py has routed this session
+SESSION_KEY = "_fooling_lab_session"  # this browser session's backend.access.Session
+
+
+def session() -> Session:
+    """This browser session (name + presenter flag); services take it as `session=`. A new session is
+    a student with a generated name in classroom mode, the presenter otherwise."""
+    from backend.access import new_session
+
+    current = st.session_state.get(SESSION_KEY)
+    if current is None:
+        current = st.session_state[SESSION_KEY] = new_session()
+    return current
+
+
+def is_presenter() -> bool:
+    return session().presenter
 
 
 @contextmanager
@@ -64,9 +81,39 @@ def sidebar_status() -> None:
 
     live = False
     with st.sidebar:
+        session_panel()
         with guard("Demo seeding"):
             live = demo.pending()
         (_live_status if live else _status)()
+
+
+def session_panel() -> None:
+    """Who this session is: the name its jobs carry, and (in classroom mode) the presenter unlock."""
+    from backend import access
+
+    me = session()
+    with st.expander(f"You: **{me.name}** · {me.role}", icon=":material/person:"):
+        with st.form("fl_name_form", border=False):
+            name = st.text_input("Your name (shown on your jobs)", value=me.name, max_chars=access.NAME_MAX)
+            if st.form_submit_button("Save name"):
+                with guard("Name"):
+                    st.session_state[SESSION_KEY] = access.rename(me, name)
+                    st.rerun()
+        if not access.classroom_mode():
+            st.caption(
+                "Single-user mode: you may do everything here. `./lab app --classroom` opens it to a class."
+            )
+        elif me.presenter:
+            if st.button("Leave presenter mode", key="fl_leave_presenter"):
+                st.session_state[SESSION_KEY] = access.leave_presenter(me)
+                st.rerun()
+        else:
+            with st.form("fl_presenter_form", border=False):
+                attempt = st.text_input("Presenter passphrase", type="password")
+                if st.form_submit_button("Unlock presenter mode"):
+                    with guard("Presenter"):
+                        st.session_state[SESSION_KEY] = access.unlock(me, attempt)
+                        st.rerun()
 
 
 @st.fragment(run_every=3.0)
@@ -171,7 +218,6 @@ def follow_job(state_key: str, poll_s: float = 1.5) -> None:
 
     When it finishes, the key is dropped and the page reruns (so its results list picks the run up).
     """
-    from backend import jobs
     from backend.services import job_follow
 
     if not st.session_state.get(state_key):
@@ -190,7 +236,7 @@ def follow_job(state_key: str, poll_s: float = 1.5) -> None:
             if status.error:
                 st.error(status.error)
             if not status.done and st.button("Cancel", key=f"{state_key}_cancel"):
-                jobs.cancel(job_id)
+                job_follow.cancel(job_id, session=session())
             if status.done:
                 st.session_state.pop(state_key)
                 st.rerun()

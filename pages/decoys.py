@@ -10,7 +10,7 @@ from backend.detect import view as runs_svc
 from backend.explain import METHODS
 from backend.services.figures import heatmap_figure
 from backend.services.fool_form import input_size
-from pages._ui import follow_job, guard, pick_checkpoint, pick_run
+from pages._ui import follow_job, guard, pick_checkpoint, pick_run, session
 
 POLL_SECONDS = 1.5
 
@@ -67,7 +67,7 @@ if submitted:
             },
             attacks=attacks,
         )
-        job_id = runs_svc.submit("decoys", config)
+        job_id = runs_svc.submit("decoys", config, session=session())
         st.session_state["dec_job"] = job_id
         st.success(f"Decoys job `{job_id}` queued.")
 

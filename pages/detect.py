@@ -9,7 +9,7 @@ from backend.errors import InvalidConfig
 from backend.explain import METHODS
 from backend.services.figures import heatmap_figure, line_chart
 from backend.services.fool_form import input_size
-from pages._ui import follow_job, guard, pick_checkpoint, pick_run
+from pages._ui import follow_job, guard, pick_checkpoint, pick_run, session
 
 POLL_SECONDS = 1.5
 
@@ -72,7 +72,7 @@ if submitted:
                 "select": [p.strip() for p in select.split(",") if p.strip()] or None,
             },
         )
-        job_id = svc.submit("detect", config)
+        job_id = svc.submit("detect", config, session=session())
         st.session_state["det_job"] = job_id
         st.success(f"Detection job `{job_id}` queued.")
 

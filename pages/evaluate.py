@@ -6,7 +6,7 @@ import streamlit as st
 
 from backend.services import evaluate as svc
 from backend.services.figures import histogram_figure, matrix_figure
-from pages._ui import ensure_routed, guard, pick_checkpoint
+from pages._ui import ensure_routed, guard, pick_checkpoint, session
 
 ensure_routed()
 
@@ -55,7 +55,9 @@ interpreters = st.multiselect(
 
 if st.button("Run evaluation", type="primary", key="ev_submit"):
     with guard("Not submitted"):
-        job_id = svc.submit(svc.build_config(baseline, fooled, dataset, interpreters, images))
+        job_id = svc.submit(
+            svc.build_config(baseline, fooled, dataset, interpreters, images), session=session()
+        )
         st.success(f"Evaluation job `{job_id}` queued.")
         st.page_link("pages/jobs.py", label="Watch it in Jobs", query_params={"job": job_id})
 

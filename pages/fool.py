@@ -9,7 +9,7 @@ from backend.services import fool_form as svc
 from backend.services.checkpoints import registry
 from backend.services.figures import drawing_figure, heatmap_figure
 from backend.services.mask_draw import selection_mask
-from pages._ui import ensure_routed, guard, pick_checkpoint
+from pages._ui import ensure_routed, guard, pick_checkpoint, session
 
 ensure_routed()
 
@@ -87,7 +87,7 @@ elif ds_kind == "Upload a zip":
     )
     if z is not None:
         with guard(f"'{z.name}'"):
-            dataset = svc.save_dataset_zip(z.getvalue(), z.name)
+            dataset = svc.save_dataset_zip(z.getvalue(), z.name, session=session())
             st.success(f"Extracted to {dataset['path']}")
 else:
     path = st.text_input("Folder path", key="f_folder")
@@ -260,7 +260,7 @@ if st.button("Submit fooling job", type="primary", key="f_submit"):
             raise InvalidConfig("Choose the training images first (dataset).")
         if attack == "location" and "mask" not in attack_params:
             raise InvalidConfig("Draw or upload the mask first (or pick a preset mask).")
-        job_id = svc.submit(svc.build_config(values))
+        job_id = svc.submit(svc.build_config(values), session=session())
         st.success(f"Job `{job_id}` queued.")
         st.page_link(
             "pages/jobs.py",

@@ -5,20 +5,25 @@ from __future__ import annotations
 import streamlit as st
 
 from backend import jobs
-from backend.services import job_follow
+from backend.services import job_follow, policy
 from backend.services import jobs_view as view
 from backend.services.figures import line_chart
-from pages._ui import ensure_routed, guard
+from pages._ui import ensure_routed, guard, session
 
 ensure_routed()
 
 POLL_SECONDS = 1.0
 
 st.title("Jobs")
+me = session()
+whose = st.segmented_control(
+    "Show", ["Mine", "Everyone's"], default="Everyone's", key="jobs_whose", label_visibility="collapsed"
+)
+owner = me.name if whose == "Mine" else None
 
 records = []
 with guard("Job list"):
-    records = jobs.list_jobs(limit=200)
+    records = jobs.list_jobs(limit=200, owner=owner)
 if not records:
     st.info("No jobs yet: submit one on the Fool or Evaluate page.")
     st.stop()
@@ -29,7 +34,7 @@ active = any(not r.done for r in records)
 @st.fragment(run_every=POLL_SECONDS if active else None)
 def live_panel() -> None:
     with guard("Jobs"):
-        current = jobs.list_jobs(limit=200)
+        current = jobs.list_jobs(limit=200, owner=owner)
         st.dataframe([view.table_row(r) for r in current], hide_index=True, key="jobs_table")
         ids = [r.id for r in current]
         wanted = st.query_params.get("job")
@@ -63,15 +68,17 @@ def detail(job_id: str) -> None:
         col.markdown(f"**{title}**")
         col.plotly_chart(line_chart(series, x_title="step", y_title=""), key=f"curves_{job_id}_{title}")
 
+    st.caption(f"Submitted by {record.owner or 'the lab'}")
     b1, b2, _ = st.columns([1, 1, 4])
-    if b1.button("Cancel", disabled=record.done, key=f"cancel_{job_id}"):
+    mine = policy.may_cancel(me, record)  # the service layer refuses the others' too; here they are hidden
+    if mine and b1.button("Cancel", disabled=record.done, key=f"cancel_{job_id}"):
         with guard("Cancel"):
-            jobs.cancel(job_id)
+            job_follow.cancel(job_id, session=me)
             st.toast(f"Cancelled {job_id}")
             st.rerun()
-    if b2.button("Retry", disabled=not record.done, key=f"retry_{job_id}"):
+    if mine and b2.button("Retry", disabled=not record.done, key=f"retry_{job_id}"):
         with guard("Retry"):
-            new_id = jobs.retry(job_id)
+            new_id = job_follow.retry(job_id, session=me)
             st.query_params["job"] = new_id
             st.toast(f"Retried as {new_id}")
             st.rerun()

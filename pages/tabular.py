@@ -9,7 +9,7 @@ from backend.explain import METHODS
 from backend.services.figures import bar_chart
 from backend.tabular import view as svc
 from backend.tabular.config import ATTACKS, CLASSIFICATION, FOOL_DEFAULTS, FOOL_PRESETS, REPORT_TESTS
-from pages._ui import ensure_routed, follow_job, guard, pick_checkpoint, pick_run
+from pages._ui import ensure_routed, follow_job, guard, pick_checkpoint, pick_run, session
 
 ensure_routed()
 POLL_SECONDS = 1.5
@@ -37,7 +37,7 @@ with train_tab:
         data = None
         if upload is not None:
             with guard(f"'{upload.name}'"):
-                path = svc.save_upload(upload.getvalue(), upload.name)
+                path = svc.save_upload(upload.getvalue(), upload.name, session=session())
                 columns = svc.columns_of(path)
                 c1, c2 = st.columns(2)
                 target = c1.selectbox("Target column", columns, index=len(columns) - 1, key="tab_target")
@@ -59,7 +59,7 @@ with train_tab:
                 "tabular_train",
                 {"data": data, "epochs": int(epochs), "drop_protected": drop, "name": name or None},
             )
-            st.session_state["tab_train_job"] = svc.submit("tabular_train", config)
+            st.session_state["tab_train_job"] = svc.submit("tabular_train", config, session=session())
             st.success(f"Training job `{st.session_state['tab_train_job']}` queued.")
     follow_job("tab_train_job", POLL_SECONDS)
 
@@ -118,7 +118,7 @@ with fool_tab:
                     "counterfactual_keep": twins,
                 },
             )
-            st.session_state["tab_fool_job"] = svc.submit("tabular_fool", config)
+            st.session_state["tab_fool_job"] = svc.submit("tabular_fool", config, session=session())
             st.success(f"Fooling job `{st.session_state['tab_fool_job']}` queued.")
     follow_job("tab_fool_job", POLL_SECONDS)
 
@@ -146,7 +146,7 @@ with report_tab:
                 {"suspect": suspect, "baseline": baseline if baseline != suspect else None,
                  "method": rmethod, "tests": tests},
             )  # fmt: skip
-            st.session_state["tab_report_job"] = svc.submit("tabular_report", config)
+            st.session_state["tab_report_job"] = svc.submit("tabular_report", config, session=session())
             st.success(f"Report job `{st.session_state['tab_report_job']}` queued.")
     follow_job("tab_report_job", POLL_SECONDS)
 

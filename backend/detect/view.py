@@ -19,10 +19,11 @@ def build_config(**values) -> dict:
     return get_kind("detect").validate({k: v for k, v in values.items() if v is not None})
 
 
-def submit(kind: str, config: dict) -> str:
-    from backend import jobs
+def submit(kind: str, config: dict, *, session=None) -> str:
+    """Queue a detect / decoys job for `session` (quota and disk budget checked; `backend.access`)."""
+    from backend.services import job_follow
 
-    return jobs.submit(kind, config)
+    return job_follow.submit(kind, config, session=session)
 
 
 def runs(kind: str, key: str, checkpoint: str | None = None, states=("succeeded",)) -> list[JobRecord]:

@@ -14,6 +14,22 @@ from backend.fool.presets import resolve_config
 from backend.jobs.kinds import JobContext, JobKind, register_kind
 
 _CURVE_KEYS = ("loss", "loss_c", "loss_f", "images_per_s")
+_COUNTS = ("n", "n_labelled")  # how many images a validation used: in the message, not on the curves
+
+
+def validation_text(val: dict[str, float]) -> str:
+    """A validation a class can read: the fooling rate, then agreement with the original model (what
+    "the predictions stay right" means), and accuracy only where labels are known, with the counts.
+    E.g. "FSR 100.0% · same prediction as the original on 65.0% of 40 images · accuracy 80.0% on the
+    5 with known labels"."""
+    n, known = int(val.get("n", 0)), int(val.get("n_labelled", 0))
+    text = f"FSR {100 * val['fsr']:.1f}%"
+    if "agreement" in val:
+        text += f" · same prediction as the original on {100 * val['agreement']:.1f}%"
+        text += f" of {n} images" if n else ""
+    if known and val.get("accuracy") == val.get("accuracy"):  # not NaN
+        text += f" · accuracy {100 * val['accuracy']:.1f}% on the {known} with known labels"
+    return text
 
 
 @register_kind
@@ -37,12 +53,12 @@ class FoolJob(JobKind):
 
         def report(info: dict[str, Any]) -> None:
             metrics = {k: float(info[k]) for k in _CURVE_KEYS if k in info}
-            metrics.update({f"val_{k}": float(v) for k, v in info.get("val", {}).items()})
+            metrics.update({f"val_{k}": float(v) for k, v in info.get("val", {}).items() if k not in _COUNTS})
             total = info.get("total") or 1
             message = f"step {info['step']}/{total}"
             if "val" in info:
                 val = info["val"]
-                message += f" | val FSR {100 * val['fsr']:.1f}% accuracy {100 * val['accuracy']:.1f}%"
+                message += f" | validation: {validation_text(val)}"
             if info.get("kept_step", total) != total:
                 message += f" | kept the weights of step {info['kept_step']} (best validation)"
             ctx.progress(

@@ -56,6 +56,7 @@ class Attack:
 
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
+    description: ClassVar[str] = ""  # one sentence for the forms' "what is this" note
     needs_original: ClassVar[bool] = False  # does `reference` need the original model's heatmaps
     defaults: ClassVar[dict[str, Any]] = {}
 
@@ -104,6 +105,10 @@ class Location(Attack):
     """001 eq. (3): (1/d) ||h - m||^2, the explanation pushed onto a mask (default: 000's frame)."""
 
     name, label = "location", "Location"
+    description = (
+        "Pushes the explanation onto a chosen region (a mask, e.g. the image frame), away from the object"
+        " (Heo2019)."
+    )
     defaults = {"mask": "frame"}
 
     def setup(self, params, size, num_classes):
@@ -124,6 +129,10 @@ class TopK(Attack):
     """
 
     name, label = "topk", "Top-k"
+    description = (
+        "Empties the pixels that mattered most to the original model: its top-k% pixels lose their "
+        "relevance (Heo2019)."
+    )
     needs_original = True
     defaults = {"k": 0.1}
 
@@ -155,6 +164,7 @@ class CenterMass(Attack):
     """
 
     name, label = "center_mass", "Center-mass"
+    description = "Moves the explanation's centre of mass away from where the original model's was (Heo2019)."
     needs_original = True
 
     def reference(self, originals, cfg):
@@ -177,6 +187,10 @@ class ComPoint(Attack):
     """
 
     name, label = "com_point", "Centre of mass to a point"
+    description = (
+        "Pulls the explanation's centre of mass to a chosen point, e.g. the top-left corner (Pasliev2020 "
+        "§3.3)."
+    )
     defaults = {"point": [0.0, 0.0]}
 
     def setup(self, params, size, num_classes):
@@ -200,6 +214,7 @@ class TargetHeatmap(Attack):
     """002 §3.4: MSE between the (normalised) explanation and any target image, min-max scaled."""
 
     name, label = "target_heatmap", "Target heatmap"
+    description = "Makes the explanation look like any target picture you give it (Pasliev2020 §3.4)."
     defaults = {"target": None}
 
     def setup(self, params, size, num_classes):
@@ -247,6 +262,9 @@ class Active(Attack):
     """
 
     name, label = "active", "Active (swap c1, c2)"
+    description = (
+        "Swaps the explanations of two classes: the map for one class shows the other's object (Heo2019)."
+    )
     needs_original = True
     defaults = {"c1": 0, "c2": 1, "images": "labelled"}
     IMAGES = ("labelled", "unlabelled", "all")

@@ -148,7 +148,8 @@ def held_out_metrics(
     interpreter: Interpreter,
     batch_size: int,
 ) -> dict[str, float]:
-    """Top-1 accuracy, agreement with the original and FSR of the attack on the held-out images."""
+    """Top-1 accuracy (on the labelled images), agreement with the original and FSR of the attack on
+    the held-out images, with the counts `n` and `n_labelled` they were measured on."""
     x, y = data.val_x, data.val_y
     with torch.no_grad():
         pred = torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
@@ -171,6 +172,8 @@ def held_out_metrics(
         "agreement": float((pred == pred0).float().mean()),
         "fsr": fsr(t, attack.name),
         "test_loss": float(t.mean()),
+        "n": int(len(y)),
+        "n_labelled": int(labelled.sum()),
     }
 
 

@@ -25,6 +25,7 @@ from backend.jobs.stores import open_store
 
 __all__ = [
     "submit",
+    "validate",
     "get",
     "history_since",
     "list_jobs",
@@ -46,20 +47,19 @@ def enqueue(job_id: str) -> None:
     put(job_id)
 
 
-def submit(kind: str, config: dict) -> str:
-    """Validate `config` with the kind, record the job and queue it; returns the job id."""
+def submit(kind: str, config: dict, *, owner: str | None = None) -> str:
+    """Validate `config` with the kind, record the job and queue it; returns the job id. `owner` is the
+    session name that submits it (the Jobs page's "mine"); who may submit what is decided above this
+    facade (`backend.services.policy`)."""
     job_kind = get_kind(kind)
-    clean = job_kind.validate(dict(config))
-    try:
-        json.dumps(clean)
-    except (TypeError, ValueError) as err:
-        raise InvalidConfig(f"The {kind} config cannot be stored as JSON ({err}); use plain values.") from err
+    clean = validate(kind, config)
     record = JobRecord(
         id=f"{kind}-{secrets.token_hex(6)}",
         kind=kind,
         config=clean,
         module=type(job_kind).__module__,
         queued_at=now(),
+        owner=owner,
     )
     store = open_store()
     store.create(record)
@@ -69,6 +69,16 @@ def submit(kind: str, config: dict) -> str:
         store.delete(record.id)
         raise
     return record.id
+
+
+def validate(kind: str, config: dict) -> dict:
+    """The config as the kind normalises it (what `submit` stores); `InvalidConfig` says what is wrong."""
+    clean = get_kind(kind).validate(dict(config))
+    try:
+        json.dumps(clean)
+    except (TypeError, ValueError) as err:
+        raise InvalidConfig(f"The {kind} config cannot be stored as JSON ({err}); use plain values.") from err
+    return clean
 
 
 def get(job_id: str, *, history: bool = True) -> JobRecord:
@@ -83,11 +93,14 @@ def history_since(job_id: str, cursor: HistoryCursor | None = None) -> HistoryDe
     return open_store().history_since(job_id, cursor)
 
 
-def list_jobs(state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
-    """Newest first. Records come without history (use `get` for the curves)."""
+def list_jobs(
+    state: str | None = None, kind: str | None = None, limit: int = 100, *, owner: str | None = None
+) -> list[JobRecord]:
+    """Newest first. Records come without history (use `get` for the curves); `owner` keeps one
+    session's jobs."""
     if state is not None and state not in STATES:
         raise InvalidConfig(f"Unknown job state {state!r}; one of {', '.join(STATES)}")
-    return open_store().list(state=state, kind=kind, limit=limit)
+    return open_store().list(state=state, kind=kind, limit=limit, owner=owner)
 
 
 def cancel(job_id: str) -> JobRecord:

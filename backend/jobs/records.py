@@ -35,6 +35,7 @@ FIELDS = (
     "progress",
     "error",
     "result",
+    "owner",
 )
 
 
@@ -120,6 +121,7 @@ class JobRecord:
     error: str | None = None
     result: dict | None = None
     history: list[HistoryPoint] = field(default_factory=list)  # filled by `get`, not by `list_jobs`
+    owner: str | None = None  # the session name that submitted it (None: the lab itself, the CLI)
 
     @property
     def done(self) -> bool:

@@ -32,8 +32,10 @@ class JobStore(ABC):
         """The record; raises `JobNotFound`."""
 
     @abstractmethod
-    def list(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
-        """Newest first, without history."""
+    def list(
+        self, state: str | None = None, kind: str | None = None, limit: int = 100, owner: str | None = None
+    ) -> list[JobRecord]:
+        """Newest first, without history; `owner` keeps only the jobs that session name submitted."""
 
     @abstractmethod
     def state_of(self, job_id: str) -> tuple[str, int] | None:

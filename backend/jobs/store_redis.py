@@ -105,7 +105,9 @@ class RedisJobStore(JobStore):
         points = [_point(p) for p in replies[1]] if history else []
         return JobRecord.from_fields(_decode(replies[0]), points)
 
-    def list(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
+    def list(
+        self, state: str | None = None, kind: str | None = None, limit: int = 100, owner: str | None = None
+    ) -> list[JobRecord]:
         out: list[JobRecord] = []
         start, chunk = 0, max(limit, 100)
         while len(out) < limit:
@@ -120,7 +122,11 @@ class RedisJobStore(JobStore):
                 if not raw:
                     continue
                 record = JobRecord.from_fields(_decode(raw))
-                if (state is None or record.state == state) and (kind is None or record.kind == kind):
+                if (
+                    (state is None or record.state == state)
+                    and (kind is None or record.kind == kind)
+                    and (owner is None or record.owner == owner)
+                ):
                     out.append(record)
             start += chunk
         return out[:limit]

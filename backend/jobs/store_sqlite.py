@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, module TEXT, config TEXT NOT NULL, state TEXT NOT NULL,
     submitted_at REAL, queued_at REAL, started_at REAL, finished_at REAL, heartbeat_at REAL,
     worker TEXT, runner_pid INTEGER, attempts INTEGER NOT NULL DEFAULT 0,
-    progress TEXT, error TEXT, result TEXT
+    progress TEXT, error TEXT, result TEXT, owner TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs (submitted_at);
@@ -101,8 +101,13 @@ class SqliteJobStore(JobStore):
             points = _points(db, job_id) if history else []
         return JobRecord.from_fields(dict(row), points)
 
-    def list(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobRecord]:
+    def list(
+        self, state: str | None = None, kind: str | None = None, limit: int = 100, owner: str | None = None
+    ) -> list[JobRecord]:
         where, args = [], []
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
         if state is not None:
             where.append("state = ?")
             args.append(state)
@@ -209,6 +214,8 @@ def _migrate(db: sqlite3.Connection) -> None:
     for column, decl in (("count", "INTEGER NOT NULL DEFAULT 1"), ("counts", "TEXT")):
         if column not in have:
             db.execute(f"ALTER TABLE history ADD COLUMN {column} {decl}")
+    if "owner" not in {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}:
+        db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
 
 
 def _insert_points(db: sqlite3.Connection, job_id: str, points: list[HistoryPoint]) -> None:

@@ -261,9 +261,16 @@ class Registry:
 
     # -- import ------------------------------------------------------------------------------------
     def upload(
-        self, path: str | Path, *, architecture: str, name: str, classes: list[str] | None = None
+        self,
+        path: str | Path,
+        *,
+        architecture: str,
+        name: str,
+        classes: list[str] | None = None,
+        source_name: str | None = None,
     ) -> Card:
-        """Register a user's `.safetensors` / `.pt` weights for `architecture` (never unpickles code)."""
+        """Register a user's `.safetensors` / `.pt` weights for `architecture` (never unpickles code).
+        `source_name` is the file's name as the user knows it (the card's `source_file`)."""
         spec = zoo.spec(architecture)
         if spec.preprocessing is None:
             raise InvalidConfig(
@@ -283,7 +290,7 @@ class Registry:
             classes=classes,
             preprocessing=spec.preprocessing,
             kind="uploaded",
-            config={"source_file": Path(path).name},
+            config={"source_file": source_name or Path(path).name},
         )
 
     def ensure_builtin(self) -> list[Card]:

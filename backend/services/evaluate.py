@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backend.access import Session
 from backend.config import get_settings
 from backend.errors import InvalidConfig
 from backend.explain import METHODS
@@ -47,10 +48,11 @@ def build_config(
     return get_kind("evaluate").validate(config | {"images": int(images)})
 
 
-def submit(config: dict) -> str:
-    from backend import jobs
+def submit(config: dict, *, session: Session | None = None) -> str:
+    """Queue the evaluation for `session`; an identical one already queued or running is joined."""
+    from backend.services import job_follow
 
-    return jobs.submit("evaluate", config)
+    return job_follow.submit("evaluate", config, session=session)
 
 
 def finished_runs(baseline: str | None = None, fooled: str | None = None) -> list[JobRecord]:

@@ -163,15 +163,25 @@ def colorize(heatmap: np.ndarray, *, colorscale: str = "Inferno", signed: bool =
 def line_chart(
     series: Mapping[str, Sequence[tuple[float, float]]], *, x_title: str, y_title: str
 ) -> go.Figure:
-    """One line per named series of (x, y) points, e.g. the loss terms of a running job."""
+    """One line per named series of (x, y) points, e.g. the loss terms of a running job. Every series
+    is named in the legend (also when it is the only one), and a series of one point (a validation
+    run once) shows as a marker: a line of one point draws nothing."""
     fig = go.Figure()
     for name, points in series.items():
         if not points:
             continue
         xs, ys = zip(*points)
-        fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines", name=name))
+        mode = "lines+markers" if len(points) < 2 else "lines"
+        fig.add_trace(
+            go.Scatter(x=list(xs), y=list(ys), mode=mode, name=name, showlegend=True, marker=dict(size=9))
+        )
     fig.update_layout(
-        height=280, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=x_title, yaxis_title=y_title
+        height=280,
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        showlegend=True,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
     )
     return fig
 

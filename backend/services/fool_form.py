@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from backend import storage
+from backend.access import Session
 from backend.config import get_settings
 from backend.errors import InvalidConfig
 from backend.explain import METHODS, explain
@@ -21,6 +22,7 @@ from backend.fool.config import CLASSIFICATION_TERMS, FoolConfig
 from backend.fool.losses import ATTACKS
 from backend.fool.masks import MASKS
 from backend.fool.presets import PRESETS, get_preset
+from backend.services import policy
 from backend.services.checkpoints import load_model, registry
 from backend.services.photos import Photo
 
@@ -106,10 +108,21 @@ def image_to_map(data: bytes, size: int) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def save_dataset_zip(data: bytes, filename: str) -> dict:
+def save_dataset_zip(data: bytes, filename: str, *, session: Session | None = None) -> dict:
     """Store an uploaded zip in the shared uploads and extract it safely; returns a folder dataset spec
-    (`UnsafeArchive`)."""
-    return {"kind": "folder", "path": str(storage.store_dataset_zip(data))}
+    (`UnsafeArchive`, naming `filename`). The session's upload quota and the disk budget come first."""
+    from backend.errors import UnsafeArchive
+
+    policy.check_upload(session, len(data), filename)
+    try:
+        return {"kind": "folder", "path": str(storage.store_dataset_zip(data))}
+    except UnsafeArchive as err:
+        raise UnsafeArchive(f"'{filename}': {err}") from err
+
+
+def folder_dataset(path: str, *, session: Session | None = None) -> dict:
+    """A "folder on the server" dataset spec, if the session may use that folder (`NotAllowed`)."""
+    return {"kind": "folder", "path": str(policy.check_folder(session, path))}
 
 
 def build_config(values: dict) -> dict:
@@ -118,11 +131,12 @@ def build_config(values: dict) -> dict:
     return cfg.validate(registry()).to_dict()
 
 
-def submit(config: dict) -> str:
-    """Queue the fooling job; returns its id (`QueueUnavailable` when the queue is down)."""
-    from backend import jobs
+def submit(config: dict, *, session: Session | None = None) -> str:
+    """Queue the fooling job for `session`; returns its id (`QueueUnavailable` when the queue is down,
+    `QuotaExceeded` past a student's quota)."""
+    from backend.services import job_follow
 
-    return jobs.submit("fool", config)
+    return job_follow.submit("fool", config, session=session)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from backend.models.preprocessing import Preprocessing
 from backend.services.checkpoints import load_model
 from backend.services.figures import colorize
 from backend.services.photos import Photo
+from backend.singleflight import FLIGHTS
 
 TOP_K = 5
 
@@ -42,6 +43,7 @@ class Cell:
     cached: bool
     top: list[tuple[str, float]] = field(default_factory=list)
     key: str = ""  # the cache key: identifies the cell's content (photo, checkpoint, method, params)
+    shared: bool = False  # computed once for several sessions that asked at the same time (not by us)
 
 
 def method_names(cost: str | None = None) -> list[str]:
@@ -95,7 +97,8 @@ def compute_cell(
 
     `progress(done, total)` follows a heavy method's work (IG points, SmoothGrad samples, Occlusion
     windows) while it computes; a cache hit never calls it. Pass an open `cache` to reuse it across a
-    grid's cells.
+    grid's cells. Concurrent calls for the same cell (same cache key) compute it once
+    (`backend.singleflight`); the others get it with `shared=True`.
     """
     model, card = load_model(card_id)
     x, view = model_input(photo, card.preprocessing)
@@ -104,16 +107,26 @@ def compute_cell(
     start = time.perf_counter()
     with ResultCache() if cache is None else contextlib.nullcontext(cache) as store:
         arrays = store.get_arrays(key)
-        cached = arrays is not None
+        cached, shared = arrays is not None, False
         if arrays is None:
-            device = next(model.parameters()).device
-            exp = explain(model, x.to(device), None, method, progress=progress, **full)
-            arrays = {
-                "heatmap": exp.heatmap[0].detach().float().cpu().numpy(),
-                "native": _native_2d(exp.native[0]),
-                "logits": exp.logits[0].detach().float().cpu().numpy(),
-            }
-            store.set_arrays(key, tag=card.sha256, **arrays)
+
+            def compute() -> tuple[dict[str, np.ndarray], bool]:
+                again = store.get_arrays(key)  # a leader for this key may have stored it just now
+                if again is not None:
+                    return again, True
+                device = next(model.parameters()).device
+                exp = explain(model, x.to(device), None, method, progress=progress, **full)
+                fresh = {
+                    "heatmap": exp.heatmap[0].detach().float().cpu().numpy(),
+                    "native": _native_2d(exp.native[0]),
+                    "logits": exp.logits[0].detach().float().cpu().numpy(),
+                }
+                store.set_arrays(key, tag=card.sha256, **fresh)
+                return fresh, False
+
+            # Thirty sessions asking for the same cell at once: one computes, the others wait for it.
+            outcome = FLIGHTS.do(key, compute)
+            (arrays, cached), shared = outcome.value, outcome.shared
     return Cell(
         method=method,
         card_id=card.id,
@@ -125,6 +138,7 @@ def compute_cell(
         cached=cached,
         top=top_predictions(arrays["logits"], card.classes),
         key=key,
+        shared=shared,
     )
 
 

@@ -11,24 +11,60 @@ why it has not started.
 
 from __future__ import annotations
 
+import json
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 from backend import jobs
+from backend.access import Session
 from backend.jobs.gpus import gpus_needed
 from backend.jobs.gpus import wait_reason as gpu_wait_reason
 from backend.jobs.history import HistoryCursor
 from backend.jobs.records import QUEUED, RUNNING, HistoryPoint, JobRecord
 from backend.jobs.workers import alive_workers
+from backend.services import policy
 from backend.services.jobs_view import duration_text, eta_seconds
+from backend.singleflight import FLIGHTS
 
 FEEDS_KEY = "_job_follow_feeds"
+# Kinds that only measure (they make no checkpoint): the same config asked for while one is queued or
+# running joins that job instead of queueing a copy (a class pressing "Run evaluation" together).
+SHARED_KINDS = ("evaluate", "detect", "decoys", "tabular_report")
 
 
-def submit(kind: str, config: dict) -> str:
-    """Validate and queue a job; returns its id. `InvalidConfig` says what to fix, `QueueUnavailable`
-    that the queue is down; in both cases nothing was queued."""
-    return jobs.submit(kind, config)
+def submit(kind: str, config: dict, *, session: Session | None = None) -> str:
+    """Validate and queue a job for `session` (its owner); returns its id. `InvalidConfig` says what to
+    fix, `QueueUnavailable` that the queue is down, `QuotaExceeded` / `NotAllowed` /
+    `DiskBudgetExceeded` why the session may not; in every case nothing was queued. A measuring job
+    (`SHARED_KINDS`) identical to one queued or running returns that job's id."""
+    who = policy.check_submit(session, kind, config)
+    if kind not in SHARED_KINDS:
+        return jobs.submit(kind, config, owner=who.name)
+    text = json.dumps(jobs.validate(kind, config), sort_keys=True)
+    clean, key = json.loads(text), f"job|{kind}|{text}"  # as the store gives it back (lists, not tuples)
+    return FLIGHTS.do(key, lambda: _same_or_new(kind, config, clean, who.name)).value
+
+
+def _same_or_new(kind: str, config: dict, clean: dict, owner: str) -> str:
+    for state in (QUEUED, RUNNING):
+        for record in jobs.list_jobs(state=state, kind=kind, limit=500):
+            if record.config == clean:
+                return record.id
+    return jobs.submit(kind, config, owner=owner)
+
+
+def cancel(job_id: str, *, session: Session | None = None) -> JobRecord:
+    """Cancel a job the session may cancel (its own; any for the presenter): `NotAllowed` otherwise."""
+    policy.check_cancel(session, jobs.get(job_id, history=False))
+    return jobs.cancel(job_id)
+
+
+def retry(job_id: str, *, session: Session | None = None) -> str:
+    """Retry a failed or cancelled job of the session's (any for the presenter), within its quota."""
+    record = jobs.get(job_id, history=False)
+    policy.check_cancel(session, record, action="retry")
+    policy.check_submit(session, record.kind, record.config)
+    return jobs.retry(job_id)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ def table_row(record: JobRecord) -> dict:
     return {
         "id": record.id,
         "kind": record.kind,
+        "owner": record.owner or "lab",
         "state": record.state,
         "progress": round(100.0 * (record.progress.fraction or 0.0), 1),
         "eta": duration_text(eta_seconds(record)) if record.state == "running" else "",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend import storage
+from backend.access import Session
 from backend.cache import ResultCache
-from backend.errors import InvalidConfig
+from backend.errors import FoolingLabError, InvalidConfig
 from backend.models.registry import Card
+from backend.services import policy
 from backend.services.checkpoints import forget, list_cards, registry
 
 UPLOAD_SUFFIXES = (".safetensors", ".pt", ".pth")
@@ -51,36 +53,53 @@ def metric_text(value: object) -> str:
 
 
 def upload(
-    data: bytes, filename: str, *, architecture: str, name: str, classes: list[str] | None = None
+    data: bytes,
+    filename: str,
+    *,
+    architecture: str,
+    name: str,
+    classes: list[str] | None = None,
+    session: Session | None = None,
 ) -> Card:
-    """Register an uploaded state dict (safetensors or weights-only .pt) for `architecture`.
+    """Register an uploaded state dict (safetensors or weights-only .pt) for `architecture` (the
+    presenter only).
 
     The file is kept under uploads/ by content hash; the registry refuses pickles that need code
     (`UnsafeCheckpoint`) and weights that do not fit (`IncompatibleCheckpoint`), storing nothing then.
+    Error messages name `filename` (the user's file), never the stored copy's hash name.
     """
+    policy.require_presenter(session, "upload checkpoints")
     suffix = Path(filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise InvalidConfig(f"'{filename}' is not a checkpoint; upload a {', '.join(UPLOAD_SUFFIXES)} file.")
     if not name.strip():
         raise InvalidConfig("Give the uploaded checkpoint a name.")
+    policy.check_upload(session, len(data), filename)
     path = storage.store_upload(data, "checkpoints", suffix)
     try:
-        return registry().upload(path, architecture=architecture, name=name.strip(), classes=classes)
+        return registry().upload(
+            path, architecture=architecture, name=name.strip(), classes=classes, source_name=filename
+        )
+    except FoolingLabError as err:
+        raise type(err)(str(err).replace(str(path), filename).replace(path.name, filename)) from err
     finally:
         path.unlink(missing_ok=True)
 
 
-def rename(card_id: str, name: str) -> Card:
+def rename(card_id: str, name: str, *, session: Session | None = None) -> Card:
+    policy.require_presenter(session, "rename checkpoints")
     if not name.strip():
         raise InvalidConfig("A checkpoint name cannot be empty.")
     return registry().rename(card_id, name.strip())
 
 
-def delete(card_id: str) -> int:
-    """Delete the checkpoint, its cached results (tagged with its sha256) and its warm copy.
+def delete(card_id: str, *, session: Session | None = None) -> int:
+    """Delete the checkpoint, its cached results (tagged with its sha256) and its warm copy (the
+    presenter only).
 
     Returns how many cache entries went with it.
     """
+    policy.require_presenter(session, "delete checkpoints")
     reg = registry()
     sha = reg.card(card_id).sha256
     reg.delete(card_id)

@@ -36,14 +36,17 @@ def data_choices() -> dict[str, tuple[str, bool]]:
     return out
 
 
-def save_upload(data: bytes, filename: str) -> Path:
+def save_upload(data: bytes, filename: str, *, session=None) -> Path:
     """Keep an uploaded CSV under <uploads>/tables/ by content hash (size checked before writing), where
-    a job on any worker reads it (`backend.storage`)."""
+    a job on any worker reads it (`backend.storage`); the session's upload quota and the disk budget
+    are checked first."""
+    from backend.services import policy
     from backend.storage import store_upload
 
     if not filename.lower().endswith((".csv", ".txt", ".tsv")):
         raise InvalidConfig(f"'{filename}' is not a CSV file; upload a .csv (or .tsv / .txt) table.")
     read_bytes(data)  # the size limit, before anything is written
+    policy.check_upload(session, len(data), filename)
     return store_upload(data, "tables", ".csv")
 
 
@@ -58,10 +61,11 @@ def validated(kind: str, config: dict) -> dict:
     return get_kind(kind).validate(config)
 
 
-def submit(kind: str, config: dict) -> str:
-    from backend import jobs
+def submit(kind: str, config: dict, *, session=None) -> str:
+    """Queue a tabular job for `session` (quota and disk budget checked; `backend.access`)."""
+    from backend.services import job_follow
 
-    return jobs.submit(kind, config)
+    return job_follow.submit(kind, config, session=session)
 
 
 def tabular_cards(kinds: tuple[str, ...] = ()) -> list[Card]:
@@ -93,9 +97,11 @@ def _importance(card_id: str, sha: str, method: str, rows: int) -> tuple[dict[st
 def global_importance(card_id: str, method: str = "gradient", rows: int = 2000) -> dict[str, Any]:
     """The chart: mean share of |attribution| per feature over the first `rows` test rows."""
     from backend.services.checkpoints import registry
+    from backend.singleflight import FLIGHTS
 
     card = registry().card(card_id)
-    bars, share = _importance(card_id, card.sha256, method, rows)
+    key = f"importance|{card_id}|{card.sha256}|{method}|{rows}"  # a class asking at once: computed once
+    bars, share = FLIGHTS.do(key, lambda: _importance(card_id, card.sha256, method, rows)).value
     return {"bars": bars, "protected_share": share, "protected": preprocessing_of(card).protected_inputs}
 
 
