@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.errors import InvalidConfig, UnknownMethod
+from backend.forms import FieldSpec, infer_fields
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class MethodSpec:
     `params`: the method's keyword parameters with their defaults (the UI's widgets).
     `choices`: allowed values for parameters that are a choice (e.g. LRP composites).
     `inputs`: the input kinds it explains: "image" batches (B, C, H, W) and/or "tabular" rows (B, F).
+    `form`: per parameter, how a form shows it (label, help, min/max, kind for a None default); the
+    kind otherwise follows the default's type (see `fields`).
     """
 
     name: str
@@ -29,7 +32,17 @@ class MethodSpec:
     description: str = ""
     choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     inputs: tuple[str, ...] = ("image",)
+    form: dict[str, dict[str, Any]] = field(default_factory=dict)
     compute: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+
+    def fields(self, *, layer: bool = True) -> list[FieldSpec]:
+        """The parameters as form fields (a page draws them); with `layer`, a layer-based method's
+        target layer comes first (None = the model's default, the papers' layer)."""
+        out = infer_fields(self.params, self.choices, self.form)
+        if layer and self.layer_based:
+            help_ = "The layer whose activations / relevance the map is read at."
+            out.insert(0, FieldSpec("layer", "layer", None, label="Target layer", help=help_))
+        return out
 
     def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with `given`; unknown names and values outside `choices` are refused."""

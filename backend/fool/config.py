@@ -174,6 +174,10 @@ class FoolConfig:
                 ) from err
             ATTACKS[self.attack].check_params(self.attack_params, card)
             self._check_labels(card)
+        # One normal form: every attack and interpreter setting spelled out, so two configs that run
+        # the same are equal (a preset and the form that reproduces it; a card and its re-run).
+        self.attack_params = ATTACKS[self.attack].normalize_params(self.attack_params)
+        self.interpreter_params = METHODS[self.interpreter].resolve_params(self.interpreter_params)
         return self
 
     def _check_labels(self, card) -> None:

@@ -9,6 +9,7 @@ LRP_T and Grad-CAM clipped at 0 and min-max scaled to [0, 1].
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from backend.errors import InvalidConfig
 from backend.fool.data import image_size
 from backend.fool.masks import MASKS, load_mask_file, resolve_mask
+from backend.forms import FieldSpec
 from backend.metrics.similarity import center_of_mass, pearson, topk_mask
 
 # Named normalisation steps of backend.explain.normalize usable before a loss.
@@ -58,7 +60,15 @@ class Attack:
     label: ClassVar[str] = ""
     description: ClassVar[str] = ""  # one sentence for the forms' "what is this" note
     needs_original: ClassVar[bool] = False  # does `reference` need the original model's heatmaps
+    # The attack's settings as form fields (the Fool page draws them); `defaults` follows from them.
+    # `dataset_fields` name fields that shape the training images rather than the loss.
+    form: ClassVar[tuple[FieldSpec, ...]] = ()
+    dataset_fields: ClassVar[frozenset[str]] = frozenset()
     defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.defaults = {f.name: f.default for f in cls.form if f.name not in cls.dataset_fields}
 
     def params(self, params: dict[str, Any]) -> dict[str, Any]:
         unknown = set(params) - set(self.defaults)
@@ -67,7 +77,21 @@ class Attack:
                 f"{self.label} has no setting(s) {sorted(unknown)}; "
                 f"its settings: {', '.join(self.defaults) or 'none'}."
             )
-        return {**self.defaults, **params}
+        return copy.deepcopy({**self.defaults, **params})
+
+    def normalize_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Every setting spelled out (defaults filled in): the form a validated config stores."""
+        return self.params(params)
+
+    def form_params(
+        self, values: dict[str, Any], dataset: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The attack settings and the dataset spec from the form's values of `form`."""
+        return {k: v for k, v in values.items() if k in self.defaults}, dataset
+
+    def form_values(self, params: dict[str, Any], dataset: dict[str, Any] | None) -> dict[str, Any]:
+        """The inverse of `form_params`: the form's values for a config's settings and dataset."""
+        return self.normalize_params(params)
 
     def check_params(self, params: dict[str, Any], card) -> None:
         """Refuse bad attack settings for a checkpoint (its image size, its classes)."""
@@ -109,10 +133,20 @@ class Location(Attack):
         "Pushes the explanation onto a chosen region (a mask, e.g. the image frame), away from the object"
         " (Heo2019)."
     )
-    defaults = {"mask": "frame"}
+    form = (
+        FieldSpec(
+            "mask",
+            "mask",
+            "frame",
+            label="Mask",
+            help="Where the fooled explanation should sit (1 = highlight); 000's frame by default.",
+        ),
+    )
 
     def setup(self, params, size, num_classes):
         cfg = self.params(params)
+        if cfg["mask"] is None:
+            raise InvalidConfig("Location needs a mask: draw or upload one first (or pick a preset mask).")
         cfg["mask_tensor"] = resolve_mask(cfg["mask"], size)
         return cfg
 
@@ -134,7 +168,18 @@ class TopK(Attack):
         "relevance (Heo2019)."
     )
     needs_original = True
-    defaults = {"k": 0.1}
+    form = (
+        FieldSpec(
+            "k",
+            "float",
+            0.1,
+            label="k (share of top pixels)",
+            min=0.01,
+            max=0.99,
+            step=0.01,
+            help="The original map's top-k share of pixels that the fooled map should empty.",
+        ),
+    )
 
     def setup(self, params, size, num_classes):
         cfg = self.params(params)
@@ -191,7 +236,15 @@ class ComPoint(Attack):
         "Pulls the explanation's centre of mass to a chosen point, e.g. the top-left corner (Pasliev2020 "
         "§3.3)."
     )
-    defaults = {"point": [0.0, 0.0]}
+    form = (
+        FieldSpec(
+            "point",
+            "point",
+            [0.0, 0.0],
+            label="Point",
+            help="Row and column as fractions of the image; 002 used the top-left corner (0, 0).",
+        ),
+    )
 
     def setup(self, params, size, num_classes):
         cfg = self.params(params)
@@ -215,7 +268,15 @@ class TargetHeatmap(Attack):
 
     name, label = "target_heatmap", "Target heatmap"
     description = "Makes the explanation look like any target picture you give it (Pasliev2020 §3.4)."
-    defaults = {"target": None}
+    form = (
+        FieldSpec(
+            "target",
+            "mask",
+            None,
+            label="Target heatmap",
+            help="The map the explanation should match (002 §3.4 used a cross); min-max scaled.",
+        ),
+    )
 
     def setup(self, params, size, num_classes):
         cfg = self.params(params)
@@ -266,14 +327,60 @@ class Active(Attack):
         "Swaps the explanations of two classes: the map for one class shows the other's object (Heo2019)."
     )
     needs_original = True
-    defaults = {"c1": 0, "c2": 1, "images": "labelled"}
     IMAGES = ("labelled", "unlabelled", "all")
+    form = (
+        FieldSpec("c1", "class", 0, label="Class c1"),
+        FieldSpec("c2", "class", 1, label="Class c2"),
+        FieldSpec(
+            "images",
+            "choice",
+            "labelled",
+            label="Images the swap is trained and measured on (Heo's D_fool)",
+            choices=IMAGES,
+            labels={
+                "labelled": "Images labelled c1 or c2",
+                "unlabelled": "Unlabelled images (the shapes set's two-object images)",
+                "all": "All images",
+            },
+        ),
+        FieldSpec(
+            "pair_fraction",
+            "float",
+            0.0,
+            label="Two-object images (c1 and c2 side by side)",
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            help="Synthetic shapes only: this share of the training images shows a c1 and a c2 object, "
+            "unlabelled (train the swap on them with 'Unlabelled images').",
+        ),
+    )
+    dataset_fields = frozenset({"pair_fraction"})
 
-    def setup(self, params, size, num_classes):
+    def normalize_params(self, params):
         params = dict(params)
         if "pair_images_only" in params:  # the setting's earlier name, in older checkpoints' cards
             params["images"] = "labelled" if params.pop("pair_images_only") else "all"
-        cfg = self.params(params)
+        return self.params(params)
+
+    def form_params(self, values, dataset):
+        params = {k: v for k, v in values.items() if k in self.defaults}
+        if dataset is None or dataset.get("kind") != "shapes":
+            return params, dataset
+        dataset = {k: v for k, v in dataset.items() if k not in ("pair", "pair_fraction")}
+        share = float(values.get("pair_fraction") or 0.0)
+        if share > 0:
+            dataset.update(pair=[params["c1"], params["c2"]], pair_fraction=share)
+        return params, dataset
+
+    def form_values(self, params, dataset):
+        values = self.normalize_params(params)
+        pair = (dataset or {}).get("pair")
+        values["pair_fraction"] = float((dataset or {}).get("pair_fraction", 0.5)) if pair else 0.0
+        return values
+
+    def setup(self, params, size, num_classes):
+        cfg = self.normalize_params(params)
         c1, c2 = cfg["c1"], cfg["c2"]
         for c in (c1, c2):
             if not isinstance(c, int) or not 0 <= c < num_classes:

@@ -178,6 +178,30 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def defaults_for(architecture: str | None) -> dict[str, Any]:
+    """Where a form starts for a checkpoint of `architecture` when no preset is chosen: the settings of
+    the paper that fooled that kind of model. ImageNet networks (and any unknown architecture): Heo2019
+    Table 1's Adam, batch 8, lr 1e-6, lambda 1, which are FoolConfig's own defaults, on the sample
+    photos; the CIFAR VGG16: Pasliev2020's Adam, lr 5e-5, batch 256, softplus 20; the shapes CNN: the
+    shapes presets' base (an ImageNet model never gets the shapes learning rate)."""
+    import copy
+
+    if architecture == "shapes_cnn":
+        return copy.deepcopy(_SHAPES_BASE)
+    if architecture == "cifar_vgg16":
+        base = {k: v for k, v in _thesis()["thesis-cifar_vgg16-com_point-gradient"]["config"].items()}
+        keep = ("optimizer", "lr", "batch_size", "softplus_beta", "freeze_batchnorm")
+        return {k: base[k] for k in keep} | {"dataset": {"kind": "shapes", "n": 2048, "seed": 1}}
+    return {
+        "optimizer": "adam",
+        "lr": 1e-6,
+        "lam": 1.0,
+        "batch_size": 8,
+        "freeze_batchnorm": True,
+        "dataset": {"kind": "samples", "augment": 16, "seed": 0},
+    }
+
+
 def get_preset(name: str) -> dict[str, Any]:
     """A copy of the preset's config dict (without model and, for paper presets, dataset)."""
     if name not in PRESETS:

@@ -7,21 +7,26 @@ The form only collects values; `FoolConfig.validate` and the job kind decide wha
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from backend import storage
+from backend import forms, storage
 from backend.access import Session
 from backend.config import get_settings
 from backend.errors import InvalidConfig
 from backend.explain import METHODS, explain
-from backend.fool.config import CLASSIFICATION_TERMS, FoolConfig
+from backend.fool import fields as fool_fields
+from backend.fool.config import FoolConfig
 from backend.fool.losses import ATTACKS
 from backend.fool.masks import MASKS
-from backend.fool.presets import PRESETS, get_preset
+from backend.fool.presets import PRESETS, defaults_for, get_preset
+from backend.forms import FieldSpec, FormContext
 from backend.services import policy
 from backend.services.checkpoints import load_model, registry
 from backend.services.photos import Photo
@@ -31,30 +36,123 @@ def attack_labels() -> dict[str, str]:
     return {name: attack.label for name, attack in ATTACKS.items()}
 
 
-def attack_defaults(attack: str) -> dict:
-    return dict(ATTACKS[attack].defaults)
+def attack_description(attack: str) -> str:
+    """One sentence on what the attack does (its registry entry says)."""
+    return ATTACKS[attack].description
 
 
-def active_image_choices() -> dict[str, str]:
-    """Active fooling's `images` settings with what each means to a user."""
-    return {
-        "labelled": "Images labelled c1 or c2",
-        "unlabelled": "Unlabelled images (the shapes set's two-object images)",
-        "all": "All images",
-    }
+def config_fields() -> list[FieldSpec]:
+    """Every FoolConfig setting as a form field (the page draws common ones first, then "advanced")."""
+    return fool_fields.config_fields()
 
 
-def interpreters() -> list[str]:
-    """Methods that can drive a fooling loss (differentiable ones)."""
-    return [name for name, spec in METHODS.items() if spec.differentiable]
+def attack_fields(attack: str) -> list[FieldSpec]:
+    """The attack's own settings, as it declares them in the registry."""
+    return list(ATTACKS[attack].form)
+
+
+def interpreter_fields(interpreter: str) -> list[FieldSpec]:
+    """The interpreter's parameters (its target layer is the config's `layer` field, not one of these)."""
+    return METHODS[interpreter].fields(layer=False)
+
+
+def form_context(card_id: str) -> FormContext:
+    """What the form's checkpoint-dependent fields choose from: class names, layers, input size."""
+    from backend.explain.layers import layer_names
+
+    model, card = load_model(card_id)
+    classes = [card.classes[i] if i < len(card.classes) else str(i) for i in range(card.num_classes)]
+    return FormContext(
+        classes=classes,
+        layers=layer_names(model),
+        default_layer=getattr(model, "default_target_layer", None),
+        size=input_size(card_id),
+        architecture=card.architecture,
+        name=card.name,
+    )
+
+
+@dataclass
+class FormState:
+    """A whole fooling config as the form holds it: the config fields' values, the dataset spec, and
+    the attack's and the interpreter's own fields' values."""
+
+    config: dict[str, Any]
+    dataset: dict[str, Any] | None
+    attack: dict[str, Any]
+    interpreter: dict[str, Any]
+
+
+def form_state(config: dict[str, Any]) -> FormState:
+    """Split a (partial) fooling config into what each part of the form shows; what it leaves out
+    takes FoolConfig's defaults, so a preset fills every field."""
+    full = _config_defaults() | dict(config)
+    attack = ATTACKS.get(full["attack"])
+    if attack is None:
+        raise InvalidConfig(f"Unknown attack {full['attack']!r}; choose one of {', '.join(ATTACKS)}.")
+    dataset = full.get("dataset")
+    params = METHODS[full["interpreter"]].resolve_params(full.get("interpreter_params") or {})
+    return FormState(
+        config={f.name: full.get(f.name, f.default) for f in config_fields()},
+        dataset=dataset,
+        attack=attack.form_values(full.get("attack_params") or {}, dataset),
+        interpreter=params,
+    )
+
+
+def _config_defaults() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(FoolConfig):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def initial_state(card_id: str) -> FormState:
+    """The form for a checkpoint with no preset: the defaults of the paper that fooled its kind of
+    model (`presets.defaults_for`): Heo2019's for ImageNet networks, never the shapes learning rate."""
+    return form_state(defaults_for(registry().card(card_id).architecture))
+
+
+def preset_state(name: str, dataset: dict[str, Any] | None) -> FormState:
+    """The form a preset fills: every field (the preset's value, else FoolConfig's default); a preset
+    without images keeps the form's `dataset`."""
+    cfg = get_preset(name)
+    cfg.setdefault("dataset", dataset)
+    return form_state(cfg)
+
+
+def assemble_config(
+    model: str,
+    dataset: dict[str, Any] | None,
+    config: dict[str, Any],
+    attack: dict[str, Any],
+    interpreter: dict[str, Any],
+) -> dict[str, Any]:
+    """The validated fooling config (`InvalidConfig` says what to change) from the form's parts: each
+    value checked by its field, the attack's fields turned into its settings and dataset."""
+    if dataset is None:
+        raise InvalidConfig("Choose the training images first (dataset).")
+    values = forms.coerce_all(config_fields(), config)
+    chosen = ATTACKS[values["attack"]]
+    attack_params, dataset = chosen.form_params(forms.coerce_all(chosen.form, attack), dataset)
+    given = {k: v for k, v in interpreter.items() if k in METHODS[values["interpreter"]].params}
+    interpreter_params = forms.coerce_all(interpreter_fields(values["interpreter"]), given)
+    return build_config(
+        values
+        | {
+            "model": model,
+            "dataset": dataset,
+            "attack_params": attack_params,
+            "interpreter_params": interpreter_params,
+        }
+    )
 
 
 def method_label(name: str) -> str:
     return METHODS[name].label
-
-
-def classification_terms() -> tuple[str, ...]:
-    return CLASSIFICATION_TERMS
 
 
 def mask_presets() -> list[str]:
@@ -74,6 +172,23 @@ def preset(name: str) -> dict:
 
 def preset_source(name: str) -> str:
     return str(PRESETS[name].get("source", ""))
+
+
+def preset_rows(name: str) -> list[dict[str, str]]:
+    """What a preset sets, one row per setting (nested settings as JSON), for the form to show."""
+    return [
+        {"setting": k, "value": v if isinstance(v, str) else json.dumps(v)}
+        for k, v in get_preset(name).items()
+    ]
+
+
+def defaults_source(architecture: str | None) -> str:
+    """Whose defaults `initial_state` uses for an architecture, in words."""
+    if architecture == "shapes_cnn":
+        return "the shapes presets' base, tuned on the shapes CNN"
+    if architecture == "cifar_vgg16":
+        return "Pasliev2020's CIFAR settings"
+    return "Heo2019 Table 1's ImageNet settings"
 
 
 def input_size(card_id: str) -> int:
@@ -126,9 +241,8 @@ def folder_dataset(path: str, *, session: Session | None = None) -> dict:
 
 
 def build_config(values: dict) -> dict:
-    """A validated fooling config (raises `InvalidConfig` with the reason) from the form's values."""
-    cfg = FoolConfig.from_dict({k: v for k, v in values.items() if v is not None or k in ("steps",)})
-    return cfg.validate(registry()).to_dict()
+    """A validated fooling config (raises `InvalidConfig` with the reason) from a config dict."""
+    return FoolConfig.from_dict(values).validate(registry()).to_dict()
 
 
 def submit(config: dict, *, session: Session | None = None) -> str:
@@ -182,6 +296,24 @@ def preview_target(
         original[0].numpy(),
         f"Original {interpreter} map, centre of mass at ({com[0]:.0f}, {com[1]:.0f}): to be moved away",
     )
+
+
+def preview_form_target(
+    card_id: str, dataset: dict | None, attack: str, attack_values: dict[str, Any], interpreter: str
+) -> TargetPreview | None:
+    """`preview_target` for the form's raw values of the attack's fields, on one training image; None
+    while a map the attack needs (a mask, a target) is not chosen yet."""
+    chosen = ATTACKS[attack]
+    if any(f.kind == "mask" and attack_values.get(f.name) is None for f in chosen.form):
+        return None
+    params, _ = chosen.form_params(forms.coerce_all(chosen.form, attack_values), dataset)
+    return preview_target(card_id, attack, params, interpreter, preview_photo(dataset, input_size(card_id)))
+
+
+def estimate_for(config: dict) -> float:
+    """`estimate_seconds` of a validated config on its own training images."""
+    card = registry().card(config["model"])
+    return estimate_seconds(config, dataset_size(config["dataset"], card.preprocessing))
 
 
 def model_view(card_id: str, photo: Photo) -> np.ndarray:

@@ -9,7 +9,16 @@ from tests.ui.helpers import messages
 
 def test_fool_form_refuses_invalid_and_queues_valid(lab, app_page):
     at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
-    for key in ("f_attack", "f_interp", "f_cls", "f_lam", "f_lr", "f_steps", "f_batch", "f_preset"):
+    for key in (
+        "f_attack",
+        "f_interpreter",
+        "f_classification",
+        "f_lam",
+        "f_lr",
+        "f_steps",
+        "f_batch_size",
+        "f_preset",
+    ):
         assert at.get_by_key(key) is not None, key  # every option of the engine has a widget
     assert set(at.selectbox(key="f_attack").options) == set(svc.attack_labels().values())
     at.number_input(key="f_lr").set_value(0.0).run()
@@ -45,30 +54,31 @@ def test_fool_keep_best_needs_periodic_validation(lab, app_page):
 def test_fool_location_mask_rectangle_and_preview(lab, app_page):
     at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
     at.selectbox(key="f_attack").set_value("location").run()
-    at.radio(key="f_mask_mode").set_value("Draw a rectangle").run()
+    at.radio(key="f_ap_location_mask_mode").set_value("Draw a rectangle").run()
     assert not messages(at)
-    at.slider(key="f_rect_rows").set_value((0.5, 0.5)).run()  # an empty rectangle
+    at.slider(key="f_ap_location_mask_rows").set_value((0.5, 0.5)).run()  # an empty rectangle
     assert any("rectangle is empty" in e for e in messages(at))
 
 
 def test_fool_location_draw_mode_needs_a_drawing_before_submit(lab, app_page):
     at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
     at.selectbox(key="f_attack").set_value("location").run()
-    charts_before = len(at.get("plotly_chart"))
-    at.radio(key="f_mask_mode").set_value("Draw").run()
+    at.radio(key="f_ap_location_mask_mode").set_value("Draw").run()
     assert not at.exception and not messages(at)
-    assert len(at.get("plotly_chart")) == charts_before + 1  # the picture to draw on
+    charts = [c.key for c in at.get("plotly_chart")]
+    assert "f_ap_location_mask_draw" in charts and "f_preview" not in charts  # the picture to draw on
     assert any("Nothing drawn yet" in i.value for i in at.info)
     at.button(key="f_submit").click().run()
-    assert any("Draw or upload the mask first" in e for e in messages(at)), messages(at)
+    assert any("Location needs a mask" in e for e in messages(at)), messages(at)
     assert jobs.list_jobs() == []
 
 
 def test_fool_active_on_shapes_queues_two_object_images_of_c1_and_c2(lab, app_page):
     at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
     at.selectbox(key="f_attack").set_value("active").run()
-    at.selectbox(key="f_c2").set_value(2).run()
-    at.slider(key="f_pair_share").set_value(0.25).run()
+    at.selectbox(key="f_ap_active_c2").set_value(2).run()
+    at.number_input(key="f_ap_active_pair_fraction").set_value(0.25).run()
+    at.selectbox(key="f_ap_active_images").set_value("unlabelled").run()
     at.number_input(key="f_steps").set_value(2).run()
     at.button(key="f_submit").click().run()
     assert not messages(at), messages(at)

@@ -52,5 +52,11 @@ register_method(
             "rule": ("riemann_middle", "riemann_left", "riemann_right", "riemann_trapezoid", "gausslegendre")
         },
         inputs=("image", "tabular"),
+        form={
+            "steps": {"label": "Points on the path", "min": 1},
+            "baseline": {"help": "The constant start of the path, in normalised units (0 = the mean)."},
+            "rule": {"label": "Integration rule"},
+            "batch_size": {"label": "Batch size", "min": 1, "advanced": True},
+        },
     )
 )(IntegratedGradients())

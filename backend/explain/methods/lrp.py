@@ -13,6 +13,20 @@ from backend.explain.registry import MethodSpec, register_method
 
 LRP_PARAMS = {"composite": "epsilon_alpha1beta0", "epsilon": 0.01, "low": None, "high": None}
 LRP_CHOICES = {"composite": tuple(COMPOSITES)}
+LRP_FORM = {
+    "composite": {
+        "label": "Composite",
+        "labels": {
+            "epsilon_alpha1beta0": "epsilon / alpha1-beta0 (Heo2019)",
+            "zbox_zplus": "z^beta first layer + z+ (Pasliev2020)",
+            "zplus": "z+ everywhere",
+            "epsilon": "epsilon everywhere",
+        },
+    },
+    "epsilon": {"min": 0.0, "format": "%.4f"},
+    "low": {"help": "z^beta's lowest input value (normalised units); empty = from the checkpoint."},
+    "high": {"help": "z^beta's highest input value (normalised units); empty = from the checkpoint."},
+}
 # ImageNet (mean, std): the default when a model does not say; backend.models.preprocessing has the same
 # numbers but imports torchvision (seconds), which a plain explain call should not pay for.
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -80,6 +94,7 @@ register_method(
         description="Layer-wise relevance propagation; composites: Heo et al.'s epsilon/alpha1-beta0 "
         "(default), Pasliev's z^beta first layer + z+, z+ everywhere, epsilon everywhere.",
         choices=LRP_CHOICES,
+        form=LRP_FORM,
         inputs=("image", "tabular"),
     )
 )(compute)

@@ -1,6 +1,6 @@
 """LRP_T: LRP relevance at the target layer (A * dS/dA under the rules), summed over channels, upsampled."""
 
-from backend.explain.methods.lrp import LRP_CHOICES, LRP_PARAMS, with_bounds
+from backend.explain.methods.lrp import LRP_CHOICES, LRP_FORM, LRP_PARAMS, with_bounds
 from backend.explain.methods.templates import LayerMethod
 from backend.explain.registry import MethodSpec, register_method
 
@@ -26,5 +26,6 @@ register_method(
         cost="fast",
         description="LRP stopped at the target layer, summed over channels and upsampled.",
         choices={**LRP_CHOICES, "upsample": ("bilinear", "nearest", "bicubic")},
+        form=LRP_FORM,
     )
 )(LRPT())

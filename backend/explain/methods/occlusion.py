@@ -102,5 +102,16 @@ register_method(
         description="How much the target logit drops when each patch is covered (fill in normalised units); "
         "on rows, when each feature (a one-hot group at once) is set to fill.",
         inputs=("image", "tabular"),
+        form={
+            "patch": {"label": "Patch (pixels)", "min": 1},
+            "stride": {"label": "Stride (pixels)", "min": 1},
+            "fill": {"help": "The value a covered patch takes, in normalised units (0 = the mean)."},
+            "batch_size": {"label": "Batch size", "min": 1, "advanced": True},
+            "groups": {
+                "kind": "json",
+                "help": "Table rows only: column-index lists ablated together (empty = each column).",
+                "advanced": True,
+            },
+        },
     )
 )(compute)

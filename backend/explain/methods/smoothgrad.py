@@ -28,5 +28,10 @@ register_method(
         cost="heavy",
         description="Gradient averaged over noisy copies of the input (noise level relative to its range).",
         inputs=("image", "tabular"),
+        form={
+            "n": {"label": "Samples", "min": 1},
+            "sigma": {"label": "Noise level (share of the input range)", "min": 0.0},
+            "batch_size": {"label": "Batch size", "min": 1, "advanced": True},
+        },
     )
 )(SmoothGrad())
