@@ -20,11 +20,36 @@ if TYPE_CHECKING:  # the config only types the argument; importing it would clos
 
 @dataclass
 class FoolingData:
+    """Training images plus held-out tensors: `val_*` judge periodic validation; `report_*` the result.
+
+    With `keep_best` the periodic validations choose the kept weights, so the result is reported on
+    other held-out images (`report_*`, disjoint from `val_*`); otherwise both are the same images.
+    `held_out` counts the held-out images available before `val_size` capped them.
+    """
+
     train: Dataset
     val_x: torch.Tensor
     val_y: torch.Tensor
     size: int
     device: torch.device
+    report_x: torch.Tensor | None = None
+    report_y: torch.Tensor | None = None
+    held_out: int = 0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.report_x is None:
+            self.report_x, self.report_y = self.val_x, self.val_y
+
+    def describe(self) -> dict:
+        """How many images chose the weights and reported the result, and where they came from."""
+        separate = self.report_x is not self.val_x
+        return {
+            "report_images": int(len(self.report_x)),
+            "select_images": int(len(self.val_x)) if separate else 0,
+            "held_out": int(self.held_out),
+            "source": self.source,
+        }
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         items = [self.train[int(i)] for i in idx]
@@ -70,7 +95,9 @@ def load_fooling_data(cfg: FoolConfig, card, device: torch.device) -> FoolingDat
     full = build_dataset(_spec_for(cfg.dataset, size), pre, classes)
     if cfg.val_dataset is not None:
         train, val = full, build_dataset(_spec_for(cfg.val_dataset, size), pre, classes)
+        source = f"val_dataset {cfg.val_dataset.get('kind')}"
     else:
+        source = f"a held-out {cfg.val_fraction:.0%} of the dataset (seed {cfg.seed + 7})"
         n = len(full)
         n_val = max(1, int(round(n * cfg.val_fraction)))
         if n - n_val < 1:
@@ -79,5 +106,15 @@ def load_fooling_data(cfg: FoolConfig, card, device: torch.device) -> FoolingDat
         train, val = Subset(full, perm[n_val:]), Subset(full, perm[:n_val])
     if len(train) == 0:
         raise InvalidConfig("The training set is empty.")
-    val_x, val_y = stack(val, cfg.val_size, device)
-    return FoolingData(train, val_x, val_y, size, device)
+    if not getattr(cfg, "keep_best", False):  # other trainers (defend) reuse this loader
+        val_x, val_y = stack(val, cfg.val_size, device)
+        return FoolingData(train, val_x, val_y, size, device, held_out=len(val), source=source)
+    if len(val) < 2:
+        raise InvalidConfig("keep_best needs at least 2 held-out images: some choose, others report.")
+    # keep_best: the first half chooses the kept weights, the second half reports the result
+    n = min(2 * cfg.val_size, len(val))
+    x, y = stack(val, n, device)
+    half = n // 2
+    return FoolingData(
+        train, x[:half], y[:half], size, device, x[half:], y[half:], held_out=len(val), source=source
+    )

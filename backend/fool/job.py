@@ -14,7 +14,8 @@ from backend.fool.presets import resolve_config
 from backend.jobs.kinds import JobContext, JobKind, register_kind
 
 _CURVE_KEYS = ("loss", "loss_c", "loss_f", "images_per_s")
-_COUNTS = ("n", "n_labelled")  # how many images a validation used: in the message, not on the curves
+# how many images a validation used: in the message, not on the curves
+_COUNTS = ("n", "n_labelled", "fsr_images")
 
 
 def validation_text(val: dict[str, float]) -> str:
@@ -23,11 +24,14 @@ def validation_text(val: dict[str, float]) -> str:
     E.g. "FSR 100.0% · same prediction as the original on 65.0% of 40 images · accuracy 80.0% on the
     5 with known labels"."""
     n, known = int(val.get("n", 0)), int(val.get("n_labelled", 0))
-    text = f"FSR {100 * val['fsr']:.1f}%"
+    if val.get("fsr") is None:
+        text = "FSR n/a (none of these images is one the attack is judged on)"
+    else:
+        text = f"FSR {100 * val['fsr']:.1f}%"
     if "agreement" in val:
         text += f" · same prediction as the original on {100 * val['agreement']:.1f}%"
         text += f" of {n} images" if n else ""
-    if known and val.get("accuracy") == val.get("accuracy"):  # not NaN
+    if known and val.get("accuracy") is not None:
         text += f" · accuracy {100 * val['accuracy']:.1f}% on the {known} with known labels"
     return text
 
@@ -53,7 +57,13 @@ class FoolJob(JobKind):
 
         def report(info: dict[str, Any]) -> None:
             metrics = {k: float(info[k]) for k in _CURVE_KEYS if k in info}
-            metrics.update({f"val_{k}": float(v) for k, v in info.get("val", {}).items() if k not in _COUNTS})
+            metrics.update(
+                {
+                    f"val_{k}": float(v)
+                    for k, v in info.get("val", {}).items()
+                    if k not in _COUNTS and isinstance(v, int | float)
+                }
+            )
             total = info.get("total") or 1
             message = f"step {info['step']}/{total}"
             if "val" in info:

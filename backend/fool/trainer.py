@@ -18,6 +18,7 @@ says which step in `kept_step`, and the card records it), kept on the CPU and in
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -102,10 +103,6 @@ class _Best:
     val: dict[str, float]
     weights: dict[str, torch.Tensor]
 
-    @staticmethod
-    def score(val: dict[str, float]) -> tuple[float, float]:
-        return (val.get("fsr", 0.0), val.get("agreement", 0.0))
-
     def to_state(self) -> dict[str, Any]:
         return {"step": self.step, "val": self.val, "weights": self.weights}
 
@@ -147,10 +144,16 @@ def held_out_metrics(
     attack_cfg: dict[str, Any],
     interpreter: Interpreter,
     batch_size: int,
-) -> dict[str, float]:
-    """Top-1 accuracy (on the labelled images), agreement with the original and FSR of the attack on
-    the held-out images, with the counts `n` and `n_labelled` they were measured on."""
-    x, y = data.val_x, data.val_y
+    images: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, float | None]:
+    """Top-1 accuracy, agreement with the original and FSR of the attack on held-out images.
+
+    `images` = (x, labels), default the periodic validation images `data.val_*`. The FSR counts only the
+    images the attack judges (Active: its D_fool, e.g. the two-object images); `fsr_images` says how
+    many. With none of them, `fsr` and `test_loss` are None, never NaN; so is `accuracy` without labels.
+    `n` and `n_labelled` count the images and those with labels.
+    """
+    x, y = images if images is not None else (data.val_x, data.val_y)
     with torch.no_grad():
         pred = torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
         pred0 = torch.cat([original(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
@@ -165,16 +168,21 @@ def held_out_metrics(
         interpreter=interpreter,
         batch_size=batch_size,
     )
-    weights = attack.weights(y, attack_cfg).bool().cpu()
-    t = t[weights] if weights.any() else t
+    t = t[attack.weights(y, attack_cfg).bool().cpu()]
     return {
-        "accuracy": float((pred[labelled] == y[labelled]).float().mean()) if labelled.any() else float("nan"),
+        "accuracy": float((pred[labelled] == y[labelled]).float().mean()) if labelled.any() else None,
         "agreement": float((pred == pred0).float().mean()),
-        "fsr": fsr(t, attack.name),
-        "test_loss": float(t.mean()),
+        "fsr": fsr(t, attack.name) if len(t) else None,
+        "test_loss": float(t.mean()) if len(t) else None,
+        "fsr_images": int(len(t)),
         "n": int(len(y)),
         "n_labelled": int(labelled.sum()),
     }
+
+
+def _score(val: dict[str, Any]) -> tuple[float, float]:
+    """keep_best's order: higher FSR, then higher agreement (None counts as 0)."""
+    return (val.get("fsr") or 0.0, val.get("agreement") or 0.0)
 
 
 @dataclass
@@ -199,6 +207,12 @@ class FoolRun:
     total: int
     step: int = 0
     best: _Best | None = None
+
+    @property
+    def judged(self) -> Interpreter:
+        """The interpreter that validation and the card use: the trained one with plain ReLU maps
+        (softplus is a training device, 002 §3.2.2; the thesis evaluates with ReLU)."""
+        return dataclasses.replace(self.interpreter, softplus_beta=None)
 
     def train_mode(self) -> None:
         """Training mode as configured: BatchNorm keeps its running statistics unless told otherwise."""
@@ -298,7 +312,7 @@ def validate(run: FoolRun) -> dict[str, float]:
             run.data,
             run.attack,
             run.attack_cfg,
-            run.interpreter,
+            run.judged,
             run.cfg.batch_size,
         )
     finally:
@@ -309,15 +323,19 @@ def finish(run: FoolRun, registry=None, progress: Progress | None = None):
     """Validate the last weights, keep the best validated ones if asked, save the fooled checkpoint."""
     from backend.models.registry import Registry
 
-    cfg, model = run.cfg, run.model
+    cfg, model, data = run.cfg, run.model, run.data
     model.eval()
-    val = held_out_metrics(
-        model, run.original, run.data, run.attack, run.attack_cfg, run.interpreter, cfg.batch_size
-    )
     chosen = run.total
-    if cfg.keep_best and run.best is not None and _Best.score(run.best.val) > _Best.score(val):
-        model.load_state_dict(run.best.weights)
-        chosen, val = run.best.step, run.best.val
+    judge = (run.original, run.data, run.attack, run.attack_cfg)
+    if cfg.keep_best and run.best is not None:  # chosen on the validation images...
+        if _score(run.best.val) > _score(held_out_metrics(model, *judge, run.judged, cfg.batch_size)):
+            model.load_state_dict(run.best.weights)
+            chosen = run.best.step
+    reported = (data.report_x, data.report_y)  # ...reported on others (the same ones without keep_best)
+    val = held_out_metrics(model, *judge, run.judged, cfg.batch_size, images=reported)
+    if cfg.softplus_beta is not None:  # what the training maps say too, when they differ from ReLU's
+        soft = held_out_metrics(model, *judge, run.interpreter, cfg.batch_size, images=reported)
+        val.update(fsr_softplus=soft["fsr"], test_loss_softplus=soft["test_loss"])
     if progress is not None:
         progress({"step": run.total, "total": run.total, "val": val, "done": True, "kept_step": chosen})
     model.requires_grad_(True)
@@ -331,7 +349,12 @@ def finish(run: FoolRun, registry=None, progress: Progress | None = None):
         parent=parent.id,
         kind="fooled",
         config=cfg.to_dict(),
-        metrics={**{f"val_{k}": v for k, v in val.items()}, "kept_step": chosen},
+        metrics={
+            **{f"val_{k}": v for k, v in val.items()},
+            "kept_step": chosen,
+            "val_maps": "relu",
+            **{f"val_{k}": v for k, v in data.describe().items()},
+        },
     )
 
 
@@ -361,7 +384,7 @@ def run_fooling(
         )
         if cfg.val_every and step % cfg.val_every == 0 and step < run.total:
             info["val"] = validate(run)
-            if cfg.keep_best and (run.best is None or _Best.score(info["val"]) > _Best.score(run.best.val)):
+            if cfg.keep_best and (run.best is None or _score(info["val"]) > _score(run.best.val)):
                 run.best = _Best.of(step, info["val"], run.model)
         if state_dir is not None and (step % cfg.checkpoint_every == 0 or step == run.total):
             _save_state(state_dir, run.model, run.optimizer, run.schedule, step, cfg, run.best)

@@ -78,6 +78,17 @@ def normalize_config(config: dict[str, Any], registry) -> dict[str, Any]:
     return cfg
 
 
+def judging_interpreter(fc: FoolConfig, method: str) -> Interpreter:
+    """The interpreter that measures `method` on a model fooled with `fc`: the very interpreter of the
+    run (parameters, layer, normalisation) when it is the fooled one, else the method's defaults at the
+    run's layer; always plain ReLU maps (the run's softplus was a training device)."""
+    if method == fc.interpreter:
+        return Interpreter(method, dict(fc.interpreter_params), fc.layer, fc.normalization)
+    from backend.explain import METHODS
+
+    return Interpreter(method, {}, fc.layer if METHODS[method].layer_based else None)
+
+
 def _logits(model, x: torch.Tensor, batch: int) -> torch.Tensor:
     with torch.no_grad():
         return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)])
@@ -137,7 +148,7 @@ def evaluate(
         report["accuracy"][cid] = row
         weights = attack.weights(labels, attack_cfg).bool().cpu()
         for method in cfg["interpreters"]:
-            interp = Interpreter(method, {}, None, None if method != fc.interpreter else fc.normalization)
+            interp = judging_interpreter(fc, method)
             kwargs = {"attack": attack, "attack_cfg": attack_cfg, "interpreter": interp, "batch_size": bs}
             t_fooled = per_image_test_losses(model, baseline, x, labels, **kwargs)[weights]
             t_base = per_image_test_losses(baseline, baseline, x, labels, **kwargs)[weights]
@@ -163,9 +174,9 @@ def _images(cfg: dict, base_card, registry, device) -> tuple[torch.Tensor, torch
     if cfg["dataset"] is None:
         first = FoolConfig.from_dict(registry.card(cfg["fooled"][0]).config)
         data = load_fooling_data(first, base_card, device)
-        x, labels = data.val_x[: cfg["images"]], data.val_y[: cfg["images"]]
-        where = "the held-out split of the first fooled model's run"
-        return x, labels, {"source": where, "available": int(len(data.val_x)), "mapping": []}
+        x, labels = data.report_x[: cfg["images"]], data.report_y[: cfg["images"]]
+        where = f"the first fooled run's held-out images that reported its result ({data.source})"
+        return x, labels, {"source": where, "available": int(len(data.report_x)), "mapping": []}
     from backend.data.datasets import build_dataset
     from backend.models.preprocessing import Preprocessing
 
