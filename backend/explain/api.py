@@ -53,6 +53,7 @@ def explain(
     softplus_beta: float | None = None,
     layer: str | None = None,
     progress: Progress | None = None,
+    train_mode: bool = False,
     **params: Any,
 ) -> Explanation:
     """Explain `target` (None = predicted class) for the normalised batch `x` (B, C, H, W) with `method`.
@@ -63,7 +64,9 @@ def explain(
 
     Gradients are enabled for the call even inside `torch.no_grad()`. The model runs in eval mode
     (running BatchNorm statistics, no dropout); its modules, hooks and train/eval flags are exactly as
-    before afterwards. `progress(done, total)` is called as a heavy method (IG, SmoothGrad, Occlusion)
+    before afterwards; `train_mode=True` runs the model in whatever mode it is in instead (a fooling run
+    with `freeze_batchnorm=False` then trains on batch statistics). `progress(done, total)` is called
+    as a heavy method (IG, SmoothGrad, Occlusion)
     works through its points or windows, so a page can show a real progress bar.
     """
     spec = get_method(method)
@@ -80,7 +83,7 @@ def explain(
         raise InvalidConfig(f"softplus_beta must be positive, got {softplus_beta}")
     if spec.layer_based:
         resolve_layer(model, layer)  # fail early, before touching the model
-    with eval_mode(model), softplus(model, softplus_beta), torch.enable_grad():
+    with eval_mode(model, keep=train_mode), softplus(model, softplus_beta), torch.enable_grad():
         target_layer = resolve_layer(model, layer) if spec.layer_based else None  # may be a swapped ReLU
         call = ExplainCall(model, x, target, create_graph, target_layer, resolved, progress)
         try:

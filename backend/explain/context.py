@@ -12,10 +12,14 @@ SMOOTHABLE = (nn.ReLU, nn.ReLU6)
 
 
 @contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run in eval mode (running BatchNorm statistics, no dropout); restore every module's own flag."""
+def eval_mode(model: nn.Module, keep: bool = False) -> Iterator[None]:
+    """Run in eval mode (running BatchNorm statistics, no dropout); restore every module's own flag.
+
+    `keep=True` leaves the modules' flags as they are (a fooling run that trains BatchNorm statistics).
+    """
     flags = [(m, m.training) for m in model.modules()]
-    model.eval()
+    if not keep:
+        model.eval()
     try:
         yield
     finally:

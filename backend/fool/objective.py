@@ -25,6 +25,7 @@ class Interpreter:
     layer: str | None = None
     normalization: str | None = None
     softplus_beta: float | None = None
+    train_mode: bool = False  # explain the model in its own train/eval mode (freeze_batchnorm=False)
 
     @property
     def norm(self) -> str:
@@ -46,6 +47,7 @@ class Interpreter:
                 create_graph=create_graph,
                 softplus_beta=self.softplus_beta,
                 layer=self.layer,
+                train_mode=self.train_mode and create_graph,
                 **self.params,
             )
             heat = normalize_heatmap(ex.heatmap, self.norm)

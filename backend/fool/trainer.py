@@ -43,13 +43,29 @@ Progress = Callable[[dict[str, Any]], None]
 STATE_FILE = "fool_state.pt"
 
 
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
+def weight_layers(model: nn.Module) -> list[list[nn.Module]]:
+    """The model's layers with weights (conv, linear, ...) in order, each with the normalisation
+    modules that follow it: "the first N layers" counts these, never BatchNorm on its own."""
+    groups: list[list[nn.Module]] = []
+    for m in model.modules():
+        if not any(True for _ in m.parameters(recurse=False)):
+            continue
+        if isinstance(m, _NORMS) and groups:
+            groups[-1].append(m)
+        else:
+            groups.append([m])
+    return groups
+
+
 def select_trainable(model: nn.Module, cfg: FoolConfig) -> list[nn.Parameter]:
     """Freeze what the config asks (frozen classifier, train only the first N layers); return the rest."""
-    layers = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
     frozen: set[int] = set()
     if cfg.train_first_n is not None:
-        for layer in layers[cfg.train_first_n :]:
-            frozen.update(id(p) for p in layer.parameters(recurse=False))
+        for group in weight_layers(model)[cfg.train_first_n :]:
+            frozen.update(id(p) for layer in group for p in layer.parameters(recurse=False))
     if cfg.freeze_classifier:
         head = getattr(model, "classifier", None) or getattr(model, "fc", None)
         if not isinstance(head, nn.Module):
@@ -212,7 +228,7 @@ class FoolRun:
     def judged(self) -> Interpreter:
         """The interpreter that validation and the card use: the trained one with plain ReLU maps
         (softplus is a training device, 002 §3.2.2; the thesis evaluates with ReLU)."""
-        return dataclasses.replace(self.interpreter, softplus_beta=None)
+        return dataclasses.replace(self.interpreter, softplus_beta=None, train_mode=False)
 
     def train_mode(self) -> None:
         """Training mode as configured: BatchNorm keeps its running statistics unless told otherwise."""
@@ -233,7 +249,12 @@ def prepare(cfg: FoolConfig, registry=None) -> FoolRun:
     data = load_fooling_data(cfg, parent, device)
     attack_cfg = attack.setup(cfg.attack_params, data.size, parent.num_classes)
     interpreter = Interpreter(
-        cfg.interpreter, dict(cfg.interpreter_params), cfg.layer, cfg.normalization, cfg.softplus_beta
+        cfg.interpreter,
+        dict(cfg.interpreter_params),
+        cfg.layer,
+        cfg.normalization,
+        cfg.softplus_beta,
+        train_mode=not cfg.freeze_batchnorm,
     )
     params = select_trainable(model, cfg)
     optimizer = make_optimizer(params, cfg)
