@@ -14,6 +14,7 @@ import streamlit as st
 
 from backend.services import fool_form as svc
 from backend.services.figures import heatmap_figure
+from backend.services.form_fields import form_context
 from pages import _form as form
 from pages._ui import ensure_routed, guard, pick_checkpoint, session
 
@@ -34,7 +35,7 @@ if base is None:
     st.stop()
 ctx = None
 with guard("Checkpoint"):
-    ctx = svc.form_context(base)
+    ctx = form_context(base)
 if ctx is None:
     st.stop()
 st.caption(f"{ctx.architecture}, {len(ctx.classes)} classes, input {ctx.size}x{ctx.size}")

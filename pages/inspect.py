@@ -7,16 +7,16 @@ drawing and never touches the models, the cache or the similarity numbers again.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import streamlit as st
 
-from backend.cache import ResultCache
 from backend.services import inspect as svc
-from backend.services.checkpoints import lineage_text, registry
+from backend.services.checkpoints import lineage_text
 from backend.services.figures import COLOR_MAPS, heatmap_figure
+from backend.services.form_fields import form_context, method_fields
 from backend.services.photos import Photo, read_photo, sample_photos, synthetic_photos
+from pages import _form as form
 from pages._ui import ensure_routed, guard, pick_checkpoints, query_list
 
 ensure_routed()
@@ -85,19 +85,14 @@ methods = st.multiselect(
 )
 params: dict[str, dict] = {}
 with st.expander("Method parameters"):
-    for m in methods:
-        spec = svc.METHODS[m]
-        numeric = {
-            k: v for k, v in spec.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
-        if not numeric:
-            continue
-        st.caption(spec.label)
-        cols = st.columns(max(1, len(numeric)))
-        params[m] = {
-            k: type(v)(cols[i].number_input(k, value=v, key=f"p_{m}_{k}"))
-            for i, (k, v) in enumerate(numeric.items())
-        }
+    ctx = None
+    with guard("Checkpoint"):
+        ctx = form_context(ckpts[0]) if ckpts else None
+    for m in methods if ctx is not None else []:
+        fields = method_fields(m)
+        if fields:
+            st.caption(svc.method_label(m))
+            params[m] = form.render(fields, f"p_{m}", ctx, columns=4)
 
 if not photos:
     st.info("Upload an image or pick the sample photos / synthetic shapes to start.")
@@ -112,34 +107,34 @@ photo = (
 )
 
 # ---- compute through the cache --------------------------------------------------------------------
-cards = {}
-for cid in ckpts:
-    with guard("Checkpoint"):
-        cards[cid] = registry().card(cid)
-ckpts = [c for c in ckpts if c in cards]
-grid: dict[tuple[str, str], svc.Cell] = {}
-todo = [(m, c) for m in methods for c in ckpts]
 bar = st.progress(0.0, text="Computing heatmaps…")
-start = time.perf_counter()
-with ResultCache() as cache:
-    for n, (m, cid) in enumerate(todo):
-        name = f"{svc.method_label(m)} · {cards[cid].name}"
-        heavy = svc.METHODS[m].cost == "heavy"
-        bar.progress(n / len(todo), text=f"{name}{' (heavy)' if heavy else ''}…")
-        slot = st.empty() if heavy else None
-        with guard(name):
-            grid[(m, cid)] = svc.compute_cell(
-                photo,
-                cid,
-                m,
-                params.get(m),
-                progress=cell_progress(slot, name) if slot else None,
-                cache=cache,
-            )
-        if slot is not None:
-            slot.empty()
-elapsed = time.perf_counter() - start
+slots: list = []
+
+
+def start_cell(done: int, total: int, label: str, heavy: bool) -> Callable[[int, int], None] | None:
+    """Move the grid's bar on; a heavy cell gets its own bar until the next cell starts."""
+    for slot in slots:
+        slot.empty()
+    slots.clear()
+    bar.progress(done / max(total, 1), text=f"{label}{' (heavy)' if heavy else ''}…")
+    if not heavy:
+        return None
+    slots.append(st.empty())
+    return cell_progress(slots[-1], label)
+
+
+run = svc.GridRun({}, {}, [], 0.0)
+with guard("Grid"):
+    run = svc.compute_grid(photo, ckpts, methods, params, on_cell=start_cell)
+for slot in slots:
+    slot.empty()
 bar.empty()
+for message in run.errors:
+    st.error(message, icon=":material/error:")
+cards, grid, elapsed = run.cards, run.cells, run.seconds
+ckpts = [c for c in ckpts if c in cards]
+if not ckpts:
+    st.stop()
 hits = sum(c.cached for c in grid.values())
 st.caption(f"Grid ready: {len(grid)} cells in {elapsed:.2f} s ({hits} from cache)")
 baseline = ckpts[0]

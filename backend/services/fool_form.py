@@ -26,7 +26,7 @@ from backend.fool.config import FoolConfig
 from backend.fool.losses import ATTACKS
 from backend.fool.masks import MASKS
 from backend.fool.presets import PRESETS, defaults_for, get_preset
-from backend.forms import FieldSpec, FormContext
+from backend.forms import FieldSpec
 from backend.services import policy
 from backend.services.checkpoints import load_model, registry
 from backend.services.photos import Photo
@@ -54,22 +54,6 @@ def attack_fields(attack: str) -> list[FieldSpec]:
 def interpreter_fields(interpreter: str) -> list[FieldSpec]:
     """The interpreter's parameters (its target layer is the config's `layer` field, not one of these)."""
     return METHODS[interpreter].fields(layer=False)
-
-
-def form_context(card_id: str) -> FormContext:
-    """What the form's checkpoint-dependent fields choose from: class names, layers, input size."""
-    from backend.explain.layers import layer_names
-
-    model, card = load_model(card_id)
-    classes = [card.classes[i] if i < len(card.classes) else str(i) for i in range(card.num_classes)]
-    return FormContext(
-        classes=classes,
-        layers=layer_names(model),
-        default_layer=getattr(model, "default_target_layer", None),
-        size=input_size(card_id),
-        architecture=card.architecture,
-        name=card.name,
-    )
 
 
 @dataclass

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from backend.services.photos import Photo
 from backend.singleflight import FLIGHTS
 
 TOP_K = 5
+log = logging.getLogger("fooling_lab.inspect")
 
 
 @dataclass
@@ -140,6 +143,70 @@ def compute_cell(
         key=key,
         shared=shared,
     )
+
+
+@dataclass
+class GridRun:
+    """A computed grid: its cells by (method, checkpoint id), the cards, what failed, how long it took."""
+
+    cells: dict[tuple[str, str], Cell]
+    cards: dict[str, Any]
+    errors: list[str]
+    seconds: float
+
+    @property
+    def hits(self) -> int:
+        return sum(c.cached for c in self.cells.values())
+
+
+# before each cell: (cells done, cells in all, "method · checkpoint", heavy?) -> the cell's own progress
+CellStart = Callable[[int, int, str, bool], "Callable[[int, int], None] | None"]
+
+
+def compute_grid(
+    photo: Photo,
+    card_ids: Sequence[str],
+    methods: Sequence[str],
+    params: dict[str, dict[str, Any]] | None = None,
+    *,
+    on_cell: CellStart | None = None,
+) -> GridRun:
+    """Every (method, checkpoint) cell of one photo, through one open cache. `params` holds each
+    method's raw form values (`form_fields.method_params` checks them); a cell that fails is left out
+    and its reason is in `errors` (a person's message), so one bad checkpoint or setting never blanks
+    the grid. `on_cell` lets the page draw progress (a heavy cell gets its own callback)."""
+    from backend.errors import FoolingLabError
+    from backend.services.checkpoints import registry
+    from backend.services.form_fields import method_params
+
+    start = time.perf_counter()
+    errors: list[str] = []
+    cards: dict[str, Any] = {}
+    for cid in card_ids:
+        try:
+            cards[cid] = registry().card(cid)
+        except FoolingLabError as err:
+            errors.append(f"Checkpoint {cid}: {err}")
+    resolved: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        try:
+            resolved[m] = method_params(m, (params or {}).get(m))
+        except FoolingLabError as err:
+            errors.append(f"{method_label(m)}: {err}")
+    todo = [(m, cid) for m in methods if m in resolved for cid in card_ids if cid in cards]
+    cells: dict[tuple[str, str], Cell] = {}
+    with ResultCache() as cache:
+        for n, (m, cid) in enumerate(todo):
+            label = f"{method_label(m)} · {cards[cid].name}"
+            progress = on_cell(n, len(todo), label, METHODS[m].cost == "heavy") if on_cell else None
+            try:
+                cells[(m, cid)] = compute_cell(photo, cid, m, resolved[m], progress=progress, cache=cache)
+            except FoolingLabError as err:
+                errors.append(f"{label}: {err}")
+            except Exception as err:  # a bug, not bad input: the other cells still show
+                log.exception("unexpected error in cell %s", label)
+                errors.append(f"{label}: unexpected {type(err).__name__}: {err}. The server log has details.")
+    return GridRun(cells, cards, errors, time.perf_counter() - start)
 
 
 def similarity(baseline: np.ndarray, other: np.ndarray, k: float = 0.1) -> dict[str, float]:

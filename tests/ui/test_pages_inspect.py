@@ -119,3 +119,36 @@ def test_grid_with_a_heavy_method_draws_it_and_leaves_no_bar(lab, app_page):
     at.toggle(key="inspect_signed").set_value(True).run()
     assert [c.value for c in at.caption if c.value.startswith("vs baseline")] == sims
     assert len(at.get("plotly_chart")) == 5
+
+
+def test_non_numeric_method_parameters_and_the_target_layer_reach_the_map(lab, app_page):
+    at = app_page(INSPECT, query={"ckpt": lab["baseline"].id})
+    at.radio(key="inspect_source").set_value("Synthetic shapes").run()
+    at.multiselect(key="inspect_methods").set_value(["lrp", "gradcam"]).run()
+    composite = at.selectbox(key="p_lrp_composite")
+    assert (
+        composite.value == "epsilon_alpha1beta0"
+        and "z^beta first layer + z+ (Pasliev2020)" in composite.options
+    )
+    assert at.selectbox(key="p_gradcam_upsample").value == "bilinear"
+    layer = at.selectbox(key="p_gradcam_layer")
+    assert layer.value is None and layer.options[0].startswith("default (")  # the model's target layer
+    assert _grid_caption(at)[:1] == (2,)
+    # another composite and another layer are other cells (other cache keys), not the cached ones
+    at.selectbox(key="p_lrp_composite").set_value("zplus").run()
+    assert _grid_caption(at)[2] == 1  # Grad-CAM from the cache, LRP computed anew
+    at.selectbox(key="p_gradcam_layer").set_value("features.10").run()
+    assert not at.exception and not messages(at), messages(at)
+    assert _grid_caption(at)[2] == 1  # now LRP (z+) from the cache, Grad-CAM at the other layer anew
+
+
+def test_a_bad_parameter_names_itself_and_the_other_cells_still_show(lab):
+    from backend.services.inspect import compute_grid
+    from backend.services.photos import synthetic_photos
+
+    photo = synthetic_photos(1, size=32, seed=0)[0]
+    run = compute_grid(
+        photo, [lab["baseline"].id], ["gradient", "smoothgrad"], {"smoothgrad": {"n": 0, "sigma": 0.1}}
+    )
+    assert list(run.cells) == [("gradient", lab["baseline"].id)]
+    assert run.errors and "Samples must be >= 1" in run.errors[0], run.errors

@@ -1,0 +1,43 @@
+"""Form fields for the pages: what a checkpoint offers to `layer` / `class` fields, and explanation
+methods' parameters (their registry entries declare them) read back from a form's raw values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend import forms
+from backend.explain import METHODS
+from backend.forms import FieldSpec, FormContext
+from backend.services.checkpoints import load_model
+
+
+def form_context(card_id: str) -> FormContext:
+    """What a form's checkpoint-dependent fields choose from: class names, layers, input size."""
+    from backend.explain.layers import layer_names
+
+    model, card = load_model(card_id)
+    classes = [card.classes[i] if i < len(card.classes) else str(i) for i in range(card.num_classes)]
+    size = (card.preprocessing or {}).get("size") or 0
+    return FormContext(
+        classes=classes,
+        layers=layer_names(model),
+        default_layer=getattr(model, "default_target_layer", None),
+        size=int(size[0] if isinstance(size, (list, tuple)) else size),
+        architecture=card.architecture,
+        name=card.name,
+    )
+
+
+def method_fields(method: str) -> list[FieldSpec]:
+    """The method's parameters as fields, a layer-based method's target layer first."""
+    return METHODS[method].fields(layer=True)
+
+
+def method_params(method: str, raw: dict[str, Any] | None) -> dict[str, Any]:
+    """A form's raw values for `method_fields` as explain() keyword arguments (`InvalidConfig` names a
+    bad one); a default target layer is left out, so the model's own is used."""
+    fields = [f for f in method_fields(method) if raw is not None and f.name in raw]
+    params = forms.coerce_all(fields, raw or {})
+    if params.get("layer") is None:
+        params.pop("layer", None)
+    return params
