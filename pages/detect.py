@@ -7,6 +7,7 @@ import streamlit as st
 from backend.detect import view as svc
 from backend.errors import InvalidConfig
 from backend.explain import METHODS
+from backend.services import take_home
 from backend.services.figures import heatmap_figure, line_chart
 from backend.services.fool_form import input_size
 from pages._ui import follow_job, guard, pick_checkpoint, pick_run, session
@@ -89,6 +90,13 @@ run = pick_run(
     format_func=svc.run_label,
 )
 result = run.result or {}
+st.download_button(
+    "Download report card (HTML)",
+    lambda: take_home.detection_report(run),
+    file_name=f"detection-{run.id}.html",
+    mime="text/html",
+    key="det_report",
+)
 with guard("Results"):
     if result.get("report"):
         st.markdown(f"**Report card** — {result['report']['summary']}")

@@ -5,21 +5,30 @@ from __future__ import annotations
 import streamlit as st
 
 from backend.services import evaluate as svc
+from backend.services import take_home
 from backend.services.figures import histogram_figure, matrix_figure
-from pages._ui import ensure_routed, guard, pick_checkpoint, session
+from pages._ui import ensure_routed, guard, pick_checkpoint, query_list, session
 
 ensure_routed()
 
-st.title("Evaluate a fooled checkpoint")
+st.title("Evaluate fooled checkpoints")
 
 c1, c2 = st.columns(2)
 with c1:
     baseline = pick_checkpoint("ev_base", label="Baseline", preselect=st.query_params.get("baseline"))
 with c2:
-    fooled = pick_checkpoint(
-        "ev_fooled", label="Fooled checkpoint", preselect=st.query_params.get("fooled"), kinds=("fooled",)
+    choices = svc.fooled_choices()
+    wanted = [i for i in query_list("fooled") if i in choices]
+    fooled = st.multiselect(
+        "Fooled checkpoints (one job evaluates them all)",
+        list(choices),
+        default=wanted or list(choices)[-1:],
+        format_func=lambda i: choices[i],
+        key="ev_fooled",
     )
-if baseline is None or fooled is None:
+if baseline is None or not fooled:
+    if not fooled:
+        st.info("Pick at least one fooled checkpoint.")
     st.stop()
 
 ds_kind = st.radio(
@@ -49,7 +58,7 @@ images = st.number_input("At most this many images", 1, 100_000, 128, key="ev_im
 interpreters = st.multiselect(
     "Interpreters to test (transfer)",
     svc.interpreter_names(),
-    default=svc.default_interpreters(fooled),
+    default=svc.default_interpreters(fooled[0]),
     key="ev_interp",
 )
 
@@ -87,4 +96,12 @@ with guard("Results"):
         st.plotly_chart(
             histogram_figure(view.similarity, x_title="Spearman with the baseline's map"), key="ev_hist"
         )
-    st.download_button("Export CSV", svc.to_csv(view), file_name=f"evaluation-{run.id}.csv", mime="text/csv")
+    d1, d2 = st.columns(2)
+    d1.download_button("Export CSV", svc.to_csv(view), file_name=f"evaluation-{run.id}.csv", mime="text/csv")
+    d2.download_button(
+        "Download report (HTML)",
+        lambda: take_home.evaluation_report(run),
+        file_name=f"evaluation-{run.id}.html",
+        mime="text/html",
+        key="ev_report",
+    )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from backend.services import inspect as svc
+from backend.services import take_home
 from backend.services.checkpoints import lineage_text
 from backend.services.figures import COLOR_MAPS, heatmap_figure
 from backend.services.form_fields import form_context, method_fields
@@ -217,7 +218,7 @@ def show_grid(
 
     # The PNG is drawn only when someone clicks (a callable); the CSV is a few rows.
     columns = [(c, cards[c].name) for c in ckpts]
-    d1, d2 = st.columns(2)
+    d1, d2, d3 = st.columns(3)
     d1.download_button(
         "Download grid (PNG)",
         lambda: svc.grid_png(grid, methods, columns, opacity=opacity, colorscale=cmap, signed=signed),
@@ -231,6 +232,15 @@ def show_grid(
         file_name=f"grid-{photo_name}.csv",
         mime="text/csv",
         key="dl_csv",
+    )
+    d3.download_button(
+        "Download report (HTML)",
+        lambda: take_home.inspect_report(
+            photo_name, grid, methods, columns, sims, opacity=opacity, colorscale=cmap, signed=signed
+        ),
+        file_name=f"comparison-{photo_name}.html",
+        mime="text/html",
+        key="dl_html",
     )
 
 

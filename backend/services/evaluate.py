@@ -31,20 +31,31 @@ def default_interpreters(fooled_id: str) -> list[str]:
     return ([fooled_with] if fooled_with in METHODS else []) + [n for n in fast if n != fooled_with][:3]
 
 
+def fooled_choices() -> dict[str, str]:
+    """Fooled image checkpoints, id -> label, oldest first (the Evaluate page's multiselect)."""
+    from backend.services.checkpoints import label, list_cards
+
+    return {c.id: label(c) for c in list_cards("image") if c.kind == "fooled"}
+
+
 def build_config(
-    baseline: str, fooled: str, dataset: dict | None, interpreters: list[str], images: int = 128
+    baseline: str, fooled: str | list[str], dataset: dict | None, interpreters: list[str], images: int = 128
 ) -> dict:
     """The evaluation job's config, validated by the job kind (`InvalidConfig` says what is wrong).
 
-    `dataset=None` evaluates on the held-out split the fooling run validated on.
+    `fooled` may list several checkpoints: one job evaluates them all, and the transfer matrix gets a
+    column per fooled model. `dataset=None` evaluates on the held-out split the fooling run validated on.
     """
     from backend.jobs.kinds import get_kind
 
+    fooled = [fooled] if isinstance(fooled, str) else list(fooled)
     config = {"baseline": baseline, "fooled": fooled, "dataset": dataset, "interpreters": list(interpreters)}
     if not interpreters:
         raise InvalidConfig("Pick at least one interpreter to measure the FSR with.")
-    if baseline == fooled:
-        raise InvalidConfig("The baseline and the fooled checkpoint are the same; pick the fooled copy.")
+    if not fooled:
+        raise InvalidConfig("Pick at least one fooled checkpoint.")
+    if baseline in fooled:
+        raise InvalidConfig("The baseline is among the fooled checkpoints; pick the fooled copies only.")
     return get_kind("evaluate").validate(config | {"images": int(images)})
 
 
@@ -55,8 +66,8 @@ def submit(config: dict, *, session: Session | None = None) -> str:
     return job_follow.submit("evaluate", config, session=session)
 
 
-def finished_runs(baseline: str | None = None, fooled: str | None = None) -> list[JobRecord]:
-    """Succeeded evaluation jobs of this pair, newest first."""
+def finished_runs(baseline: str | None = None, fooled: str | list[str] | None = None) -> list[JobRecord]:
+    """Succeeded evaluation jobs of this baseline that evaluated (any of) `fooled`, newest first."""
     from backend import jobs
 
     runs = jobs.list_jobs(state="succeeded", kind="evaluate", limit=200)
@@ -64,7 +75,10 @@ def finished_runs(baseline: str | None = None, fooled: str | None = None) -> lis
         r
         for r in runs
         if (baseline is None or r.config.get("baseline") == baseline)
-        and (fooled is None or fooled in (r.config.get("fooled") or []))
+        and (
+            fooled is None
+            or set([fooled] if isinstance(fooled, str) else fooled) & set(r.config.get("fooled") or [])
+        )
     ]
 
 
