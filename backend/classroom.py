@@ -11,8 +11,10 @@ applies them to a session.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import socket
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -210,3 +212,34 @@ def check_job(kind: str, config: dict, *, owner: str, quota: Quota, active: int,
         raise QuotaExceeded(
             f"This {kind} job asks for {size['steps']} steps; a student may run up to {quota.max_steps}."
         )
+
+
+# ---- the address students open ----------------------------------------------------------------------
+def lan_address() -> str:
+    """This machine's address on the local network (the interface a default route would use; no
+    packet is sent), else its hostname's, else loopback."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            address = s.getsockname()[0]
+            if address and not address.startswith("0."):
+                return address
+    except OSError:
+        pass
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def classroom_url(port: int, address: str | None = None) -> str:
+    return f"http://{address or lan_address()}:{int(port)}"
+
+
+def qr_png(text: str, scale: int = 8) -> bytes:
+    """A QR code of `text` as PNG bytes (segno: pure Python, no network)."""
+    import segno
+
+    buf = io.BytesIO()
+    segno.make(text, error="m").save(buf, kind="png", scale=scale, border=2)
+    return buf.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from backend import access, classroom
 from backend.services import demo
 from backend.services.figures import heatmap_figure
 from backend.services.inspect import compute_cell
@@ -19,6 +20,15 @@ st.markdown(
     "A network can be fine-tuned so that its **explanations lie while its predictions stay right**. "
     "Three clicks show it: pick an image, see what the original model attends to, then the fooled copy."
 )
+
+if access.classroom_mode():  # students join from their phones: the address, and as a QR code
+    with guard("Classroom address"):
+        url = classroom.classroom_url(int(st.get_option("server.port")))
+        qr, text = st.columns([1, 5])
+        qr.image(classroom.qr_png(url), width=150, caption="Scan to join")
+        text.markdown(
+            f"**Join this class:** open <{url}> on your phone or laptop, then type your name in the sidebar."
+        )
 
 pairs = demo.demo_pairs()
 if not pairs:

@@ -2,7 +2,9 @@
 
 The page computes the grid (through the cache) in a full run; drawing it is a fragment, so a
 display-only change (opacity, colour map, sign, resolution, the compare slider) reruns just the
-drawing and never touches the models, the cache or the similarity numbers again.
+drawing and never touches the models, the cache or the similarity numbers again. The cells are
+drawn as images (`services.inspect.cell_png`, memoised), and one cell at a time becomes an interactive
+chart on demand: eight Plotly charts cost about half a second to lay out on every redraw.
 """
 
 from __future__ import annotations
@@ -137,7 +139,11 @@ ckpts = [c for c in ckpts if c in cards]
 if not ckpts:
     st.stop()
 hits = sum(c.cached for c in grid.values())
-st.caption(f"Grid ready: {len(grid)} cells in {elapsed:.2f} s ({hits} from cache)")
+shared = sum(c.shared for c in grid.values())  # computed once for several sessions asking at once
+st.caption(
+    f"Grid ready: {len(grid)} cells in {elapsed:.2f} s ({hits} from cache"
+    + (f", {shared} shared with other sessions)" if shared else ")")
+)
 baseline = ckpts[0]
 sims: dict[tuple[str, str], dict[str, float]] = {}
 with guard("Similarity"):
@@ -175,18 +181,20 @@ def show_grid(
         if first is not None:
             col.markdown("  \n".join(f"{i + 1}. {name} · {p:.1%}" for i, (name, p) in enumerate(first.top)))
 
+    # Cells are images (drawn once per display setting, shared between sessions); one cell at a time
+    # becomes an interactive chart on demand, for hovering values.
     for m in methods:
         st.markdown(f"##### {svc.method_label(m)}")
+        if svc.METHODS[m].description:
+            st.caption(svc.METHODS[m].description)
         cols = st.columns(len(ckpts))
         for col, cid in zip(cols, ckpts):
             cell = grid.get((m, cid))
             if cell is None:
                 continue
-            shown = cell.native if native else cell.heatmap
-            col.plotly_chart(
-                heatmap_figure(cell.image, shown, opacity=opacity, colorscale=cmap, signed=signed),
-                key=f"fig_{m}_{cid}",
-                config=PLOT_CONFIG,
+            col.image(
+                svc.cell_png(cell, opacity=opacity, colorscale=cmap, signed=signed, native=native),
+                width="stretch",
             )
             row = {"image": photo_name, "method": m, "checkpoint": cards[cid].name, "checkpoint_id": cid}
             row |= {
@@ -203,6 +211,22 @@ def show_grid(
                 row |= {k: round(v, 4) for k, v in sim.items()}
             rows.append(row)
 
+    cells = [(m, c) for m in methods for c in ckpts if (m, c) in grid]
+    pick = st.selectbox(
+        "Interactive view of one cell (hover for values)",
+        [None, *cells],
+        format_func=lambda mc: "(none)" if mc is None else f"{svc.method_label(mc[0])} · {cards[mc[1]].name}",
+        key="inspect_live_cell",
+    )
+    if pick is not None:
+        cell = grid[pick]
+        shown = cell.native if native else cell.heatmap
+        st.plotly_chart(
+            heatmap_figure(cell.image, shown, opacity=opacity, colorscale=cmap, signed=signed, height=420),
+            key="inspect_live_fig",
+            config=PLOT_CONFIG,
+        )
+
     others = [c for c in ckpts if c != baseline]
     if others:
         st.subheader("Compare with the baseline")
@@ -213,8 +237,8 @@ def show_grid(
         a, b = grid.get((cm, baseline)), grid.get((cm, co))
         if a is not None and b is not None:
             mixed, cut = svc.split_view(a.heatmap, b.heatmap, split / 100)
-            fig = heatmap_figure(a.image, mixed, opacity=opacity, colorscale=cmap, height=380, split=cut)
-            st.plotly_chart(fig, key="cmp_fig", config=PLOT_CONFIG)
+            png = svc.cell_png(a, opacity=opacity, colorscale=cmap, split=(mixed, cut), size=380)
+            st.image(png, width=380)
 
     # The PNG is drawn only when someone clicks (a callable); the CSV is a few rows.
     columns = [(c, cards[c].name) for c in ckpts]

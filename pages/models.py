@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from backend.services import model_cards, policy
 from backend.services import models as svc
 from backend.services.checkpoints import list_cards
 from backend.services.figures import tree_figure
@@ -17,15 +18,57 @@ if not presenter:
     st.caption("Uploading, renaming and deleting checkpoints is for the presenter (sidebar: passphrase).")
 
 if presenter:
+    with st.expander("Classroom: disk, quotas, folders", icon=":material/school:"):
+        with guard("Classroom"):
+            used = policy.usage(session())
+            st.progress(min(used.fraction, 1.0), text=f"Disk budget: {used.fraction:.0%} used")
+            st.dataframe(used.rows(), hide_index=True)
+            if st.button("Clear the result cache", key="cls_clear"):
+                freed = policy.clear_cache(session())
+                st.success(f"Cleared {freed / 1024**2:.1f} MB of cached heatmaps.")
+            quota = policy.quota(session())
+            with st.form("cls_quota"):
+                st.markdown("**Student quota** (per session)")
+                q1, q2, q3 = st.columns(3)
+                values = {
+                    "max_active_jobs": q1.number_input("Jobs at once", 0, 100, quota.max_active_jobs),
+                    "max_jobs": q2.number_input("Jobs in all", 0, 10_000, quota.max_jobs),
+                    "max_input_size": q3.number_input(
+                        "Largest model input (px)", 0, 1024, quota.max_input_size
+                    ),
+                    "max_images": q1.number_input("Images per job", 0, 1_000_000, quota.max_images),
+                    "max_steps": q2.number_input("Steps per job", 0, 1_000_000, quota.max_steps),
+                    "max_upload_bytes": 1024**2
+                    * q3.number_input(
+                        "Uploads per session (MB)", 0, 100_000, quota.max_upload_bytes // 1024**2
+                    ),
+                }
+                if st.form_submit_button("Save quota"):
+                    with guard("Quota"):
+                        policy.set_quota(session(), {k: int(v) for k, v in values.items()})
+                        st.success("Saved: every student session uses it from its next submit.")
+            st.markdown(
+                "**Folders students may use** (datasets on this machine; symlinks leading out are refused)"
+            )
+            roots = policy.allowed_folders(session())
+            st.caption(", ".join(f"`{r}`" for r in roots) or "none")
+            folder = st.text_input("Allow a folder", key="cls_folder")
+            if st.button("Allow", key="cls_allow") and folder:
+                with guard("Folder"):
+                    policy.allow_folder(session(), folder)
+                    st.rerun()
+
     with st.expander("Upload a checkpoint", icon=":material/upload:"):
         with st.form("upload_form", clear_on_submit=False):
             f = st.file_uploader(
-                "State dict (.safetensors, or a weights-only .pt)", type=["safetensors", "pt", "pth"]
+                "State dict (.safetensors, or a weights-only .pt)",
+                type=["safetensors", "pt", "pth"],
+                key="up_file",
             )
-            arch = st.selectbox("Architecture", svc.architectures())
-            up_name = st.text_input("Name")
-            classes_text = st.text_input("Class names, comma-separated (optional)")
-            sent = st.form_submit_button("Upload")
+            arch = st.selectbox("Architecture", svc.architectures(), key="up_arch")
+            up_name = st.text_input("Name", key="up_name")
+            classes_text = st.text_input("Class names, comma-separated (optional)", key="up_classes")
+            sent = st.form_submit_button("Upload", key="up_submit")
         if sent:
             with guard("Upload refused"):
                 if f is None:
@@ -49,18 +92,28 @@ st.plotly_chart(tree_figure(ids, labels, parents), key="lineage", config={"displ
 
 st.subheader("Checkpoints")
 for card in cards:
+    story = model_cards.story(card, cards)
     with st.container(border=True):
-        top = st.columns([3, 2, 2, 2])
-        top[0].markdown(f"**{card.name}**  \n`{card.id}` · {card.kind} · {card.architecture}")
+        top = st.columns([5, 1, 1])
+        top[0].markdown(f"**{story.title}** · `{card.id}`  \n{story.origin}  \n{story.what}")
         top[1].page_link("pages/inspect.py", label="Inspect", query_params={"ckpt": card.id})
         top[2].page_link("pages/fool.py", label="Fool it", query_params={"base": card.id})
-        if card.metrics:
-            top[3].dataframe(
-                {"metric": list(card.metrics), "value": [svc.metric_text(v) for v in card.metrics.values()]},
-                hide_index=True,
+        if story.how:
+            st.markdown(
+                ("**How it was fooled**" if card.kind == "fooled" else "**How it was made**")
+                + "\n"
+                + "\n".join(f"- {line}" for line in story.how)
             )
-        with st.expander("Card, rename, delete" if presenter else "Card"):
-            st.json(svc.card_summary(card) | {"config": card.config})
+        if story.numbers:
+            st.dataframe(story.numbers, hide_index=True)
+        if len(story.lineage) > 1 or story.children:
+            st.caption("Lineage: " + " → ".join(c.name for c in story.lineage))
+        with st.expander("Lineage graph, raw card" + (", rename, delete" if presenter else "")):
+            ids, labels, parents = model_cards.lineage_graph(story)
+            st.plotly_chart(
+                tree_figure(ids, labels, parents), key=f"lineage_{card.id}", config={"displayModeBar": False}
+            )
+            st.json(svc.card_summary(card) | {"config": card.config, "metrics": card.metrics}, expanded=False)
             if not presenter:
                 continue
             c1, c2 = st.columns(2)

@@ -3,11 +3,14 @@ Streamlit app in front; when the app exits (Ctrl-C, SIGTERM), the consumer is st
 
 This is what `./lab app` runs, so a newcomer gets a working queue without knowing it exists. With
 `--no-worker` only the app starts (consumers run elsewhere, e.g. `./lab worker` on GPU machines).
+`--classroom` (`./lab app --classroom`) opens it to a class on the local network (README, "Running a
+class").
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -25,17 +28,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", default=None, help="address to listen on (default: streamlit's)")
     p.add_argument("--workers", type=int, default=1, help="jobs the local consumer runs at once")
     p.add_argument("--no-worker", action="store_true", help="do not start a local consumer")
+    p.add_argument(
+        "--classroom",
+        action="store_true",
+        help="listen on the local network (0.0.0.0 unless --address), sessions are students until they "
+        "enter the presenter passphrase; prints the address and the passphrase",
+    )
     p.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="extra arguments for streamlit, after --")
     p.set_defaults(func=run)
 
 
-def start_worker(workers: int) -> subprocess.Popen:
+def start_worker(workers: int, env: dict | None = None) -> subprocess.Popen:
     # Its own session: a Ctrl-C in the terminal reaches the app, and we stop the consumer ourselves.
     return subprocess.Popen(
         [sys.executable, "-m", "backend", "worker", "--workers", str(workers), "--quiet"],
         cwd=REPO_ROOT,
         start_new_session=True,
+        env=env,
     )
+
+
+def classroom_env(args: argparse.Namespace) -> dict | None:
+    """With --classroom: the app's environment says so, it listens on every interface, and the address
+    and the presenter passphrase are printed for the teacher."""
+    if not args.classroom:
+        return None
+    from backend import access, classroom
+
+    env = dict(os.environ)
+    env["FOOLING_LAB_CLASSROOM"] = "1"
+    if not args.address:
+        args.address = "0.0.0.0"
+    secret = access.passphrase()
+    shown = args.address if args.address not in ("0.0.0.0", "::") else classroom.lan_address()
+    print(
+        f"[serve] classroom mode: students open {classroom.classroom_url(args.port, shown)} "
+        "(the Demo page shows it as a QR code)\n"
+        f"[serve] presenter passphrase: {secret}  (from {access.passphrase_source()})",
+        flush=True,
+    )
+    return env
 
 
 def streamlit_command(args: argparse.Namespace) -> list[str]:
@@ -74,15 +106,16 @@ def _interrupt(signum, frame) -> None:
 
 def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
-    worker = None if args.no_worker else start_worker(args.workers)
-    app = subprocess.Popen(streamlit_command(args), cwd=REPO_ROOT)
+    env = classroom_env(args)
+    worker = None if args.no_worker else start_worker(args.workers, env)
+    app = subprocess.Popen(streamlit_command(args), cwd=REPO_ROOT, env=env)
     restarts, interrupted = 0, False
     try:
         while app.poll() is None:
             if worker is not None and worker.poll() is not None and restarts < MAX_WORKER_RESTARTS:
                 restarts += 1
                 print(f"[serve] the queue worker exited ({worker.returncode}); restarting it", flush=True)
-                worker = start_worker(args.workers)
+                worker = start_worker(args.workers, env)
             time.sleep(0.5)
     except KeyboardInterrupt:
         interrupted = True

@@ -11,7 +11,10 @@ import contextlib
 import csv
 import io
 import logging
+import threading
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,7 +121,8 @@ def compute_cell(
                 if again is not None:
                     return again, True
                 device = next(model.parameters()).device
-                exp = explain(model, x.to(device), None, method, progress=progress, **full)
+                with _model_lock(model):  # sessions share the warm model; its hooks are not per thread
+                    exp = explain(model, x.to(device), None, method, progress=progress, **full)
                 fresh = {
                     "heatmap": exp.heatmap[0].detach().float().cpu().numpy(),
                     "native": _native_2d(exp.native[0]),
@@ -209,6 +213,20 @@ def compute_grid(
     return GridRun(cells, cards, errors, time.perf_counter() - start)
 
 
+_model_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_model_locks_guard = threading.Lock()
+
+
+def _model_lock(model: torch.nn.Module) -> threading.Lock:
+    """One lock per warm model object: two sessions explaining different cells of one checkpoint at
+    once would see each other's forward hooks. (The typed checkpoint handle carries its own lock.)"""
+    with _model_locks_guard:
+        lock = _model_locks.get(model)
+        if lock is None:
+            lock = _model_locks[model] = threading.Lock()
+        return lock
+
+
 def similarity(baseline: np.ndarray, other: np.ndarray, k: float = 0.1) -> dict[str, float]:
     """How close a fooled cell's map is to the baseline's: Spearman, SSIM, top-k% intersection."""
     from backend.metrics import similarity as sim
@@ -253,6 +271,53 @@ def blend(
         )
     out = (1 - opacity) * view.astype(np.float32) + opacity * colour
     return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+_TILE_PNGS: OrderedDict[tuple, bytes] = OrderedDict()
+_TILE_LOCK = threading.Lock()
+TILE_PX = 256
+_MAX_TILES = 512  # ~50 kB each: the drawn grids of a class's sessions, shared
+
+
+def cell_png(
+    cell: Cell,
+    *,
+    opacity: float = 0.6,
+    colorscale: str = "Inferno",
+    signed: bool = False,
+    native: bool = False,
+    split: tuple[np.ndarray, int] | None = None,
+    size: int = TILE_PX,
+) -> bytes:
+    """One grid cell drawn as a PNG: the coloured map over the model's view of the photo, scaled to
+    `size` px (small inputs stay crisp). The Inspect grid shows these instead of eight interactive
+    charts (a cached redraw then costs milliseconds, not half a second of chart layout); memoised by
+    the cell's cache key and the display options, so thirty sessions showing one cell encode it once.
+    `split=(map, cut)` draws `map` (the compare view) with a white line before column `cut`."""
+    key = (cell.key, round(opacity, 3), colorscale, signed, native, size, None if split is None else split[1])
+    if split is None and cell.key:
+        with _TILE_LOCK:
+            if key in _TILE_PNGS:
+                _TILE_PNGS.move_to_end(key)
+                return _TILE_PNGS[key]
+    heat = split[0] if split is not None else (cell.native if native else cell.heatmap)
+    rgb = blend(cell.image, heat, opacity=opacity, colorscale=colorscale, signed=signed)
+    img = Image.fromarray(rgb)
+    scale = size / max(img.size)
+    resample = Image.Resampling.NEAREST if scale >= 2 else Image.Resampling.BILINEAR
+    img = img.resize((round(img.width * scale), round(img.height * scale)), resample)
+    if split is not None:
+        x = round(split[1] * scale)
+        ImageDraw.Draw(img).line([(x, 0), (x, img.height)], fill="white", width=2)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    data = buf.getvalue()
+    if split is None and cell.key:
+        with _TILE_LOCK:
+            _TILE_PNGS[key] = data
+            while len(_TILE_PNGS) > _MAX_TILES:
+                _TILE_PNGS.popitem(last=False)
+    return data
 
 
 def grid_png(

@@ -120,6 +120,10 @@ def allow_folder(session: Session | None, path: str) -> list[Path]:
     return classroom.allowed_roots()
 
 
+def allowed_folders(session: Session | None = None) -> list[Path]:
+    return classroom.allowed_roots()
+
+
 def disallow_folder(session: Session | None, path: str) -> list[Path]:
     require_presenter(session, "change the allowed folders")
     settings = classroom.load()

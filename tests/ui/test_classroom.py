@@ -276,3 +276,42 @@ def test_student_sees_no_delete_and_presenter_unlocks_it(classroom_lab, app_page
     at.sidebar.text_input[1].input("open-sesame")
     at.sidebar.button[1].click().run()
     assert "Delete" in [b.label for b in at.button]
+
+
+def test_model_cards_read_as_sentences_with_counted_numbers(lab):
+    from backend.services import model_cards
+
+    reg, base = lab["registry"], lab["baseline"]
+    model, _ = reg.load(base.id, device="cpu")
+    fooled = reg.save(
+        model,
+        name="lesson-fooled",
+        architecture=base.architecture,
+        classes=base.classes,
+        preprocessing=base.preprocessing,
+        parent=base.id,
+        kind="fooled",
+        config={"attack": "location", "interpreter": "gradcam", "lam": 10.0, "steps": 16, "batch_size": 4},
+        metrics={
+            "val_fsr": 1.0,
+            "val_agreement": 0.65,
+            "val_accuracy": 0.25,
+            "val_n": 40,
+            "val_n_labelled": 8,
+        },
+    )
+    cards = reg.list()
+    story = model_cards.story(fooled, cards)
+    assert story.origin == (
+        "A fooled copy: fine-tuned so that its explanations lie while its predictions stay, from shapes-base."
+    )
+    assert "32 px input" in story.what and "Small CNN" in story.what
+    assert story.how[0].startswith("attack: Location — Pushes the explanation onto a chosen region")
+    assert story.numbers == [
+        {"measure": "fooling success rate (FSR)", "value": "100.0%", "measured on": "40 held-out images"},
+        {"measure": "same prediction as the original", "value": "65.0%", "measured on": "40 held-out images"},
+        {"measure": "accuracy", "value": "25.0%", "measured on": "the 8 held-out images with known labels"},
+    ]
+    assert [c.name for c in story.lineage] == ["shapes-base", "lesson-fooled"]
+    ids, _, parents = model_cards.lineage_graph(model_cards.story(base, cards))
+    assert ids[0] == base.id and parents[ids.index(fooled.id)] == base.id

@@ -22,7 +22,7 @@ def _png(img: Image.Image) -> bytes:
 def _grid_caption(at) -> tuple[int, float, int]:
     text = next(c.value for c in at.caption if c.value.startswith("Grid ready"))
     cells, seconds, hits = re.match(
-        r"Grid ready: (\d+) cells in ([\d.]+) s \((\d+) from cache\)", text
+        r"Grid ready: (\d+) cells in ([\d.]+) s \((\d+) from cache", text
     ).groups()
     return int(cells), float(seconds), int(hits)
 
@@ -36,8 +36,10 @@ def test_grid_of_two_checkpoints_is_cached_and_compared(lab, app_page):
     assert len(methods) >= 2
     cells, _, hits = _grid_caption(at)
     assert (cells, hits) == (2 * len(methods), 0)
-    # every method row has one chart per checkpoint, plus the comparison slider's chart
-    assert len(at.get("plotly_chart")) == 2 * len(methods) + 1
+    # every method row has one image per checkpoint, plus the comparison slider's; no chart until asked
+    assert len(at.get("image")) == 2 * len(methods) + 1 and not at.get("plotly_chart")
+    at.selectbox(key="inspect_live_cell").set_value((methods[0], lab["fooled"].id)).run()
+    assert len(at.get("plotly_chart")) == 1 and _grid_caption(at)[2] == cells  # nothing recomputed
     sims = [c.value for c in at.caption if c.value.startswith("vs baseline")]
     assert len(sims) == len(methods)  # only the non-baseline column is compared
     for text in sims:
@@ -112,13 +114,13 @@ def test_grid_with_a_heavy_method_draws_it_and_leaves_no_bar(lab, app_page):
     assert not at.exception
     cells, _, hits = _grid_caption(at)
     assert (cells, hits) == (4, 2)  # the gradient cells were drawn by the default grid before
-    assert len(at.get("plotly_chart")) == 4 + 1
+    assert len(at.get("image")) == 4 + 1
     assert not at.get("progress")  # every per-cell bar (and the grid bar) is gone once drawn
     # a display change inside the grid fragment keeps the cells and the numbers
     sims = [c.value for c in at.caption if c.value.startswith("vs baseline")]
     at.toggle(key="inspect_signed").set_value(True).run()
     assert [c.value for c in at.caption if c.value.startswith("vs baseline")] == sims
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("image")) == 5
 
 
 def test_non_numeric_method_parameters_and_the_target_layer_reach_the_map(lab, app_page):

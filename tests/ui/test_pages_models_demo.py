@@ -14,10 +14,10 @@ from tests.ui.helpers import messages
 
 
 def _upload(at, name: str, data: bytes, arch: str, label: str) -> None:
-    at.file_uploader[0].set_value((name, data, "application/octet-stream"))
-    at.selectbox[0].set_value(arch)
-    at.text_input[0].set_value(label)
-    at.button[0].click().run()
+    at.file_uploader(key="up_file").set_value((name, data, "application/octet-stream"))
+    at.selectbox(key="up_arch").set_value(arch)
+    at.text_input(key="up_name").set_value(label)
+    at.button(key="up_submit").click().run()
 
 
 def test_models_upload_checks_rename_and_delete_with_cache(lab, app_page, tiny_shapes):
@@ -25,7 +25,9 @@ def test_models_upload_checks_rename_and_delete_with_cache(lab, app_page, tiny_s
     from backend.services.inspect import compute_cell
 
     at = app_page("pages/models.py")
-    assert len(at.get("plotly_chart")) == 1  # the lineage tree
+    # the registry's lineage tree, and each card's own (ancestors, itself, children)
+    assert len(at.get("plotly_chart")) == 1 + len(Registry().list())
+    assert any("How it was fooled" in m.value for m in at.markdown)
     n_before = len(Registry().list())
 
     _upload(at, "junk.pt", b"\x00random bytes, not a checkpoint" * 10, "shapes_cnn", "junk")
