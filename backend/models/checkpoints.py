@@ -60,7 +60,16 @@ def _torch_load(path: Path) -> object:
                 f"(loading it could run anything). {RESAVE_HINT}"
             ) from err
         raise CorruptCheckpoint(f"{path.name} is not a PyTorch checkpoint (corrupt?): {err}") from err
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        zipfile.BadZipFile,
+    ) as err:  # random bytes reach the weights-only unpickler's own asserts and lookups
         raise CorruptCheckpoint(
             f"{path.name} could not be read as a PyTorch checkpoint (corrupt or truncated?): "
             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from backend import access, budget, classroom, jobs
@@ -234,11 +235,14 @@ def test_disk_budget_evicts_least_recently_used_never_what_jobs_need(isolated_la
 
 # ---- messages and numbers --------------------------------------------------------------------------------
 def test_upload_errors_name_the_users_file(lab):
-    with pytest.raises(FoolingLabError) as err:
-        models_svc.upload(os.urandom(300), "my-weights.pt", architecture="shapes_cnn", name="mine")
-    assert "my-weights.pt" in str(err.value)
-    stored = {p.name for p in (lab["root"] / "data" / "uploads").rglob("*")}
-    assert not any(name in str(err.value) for name in stored if name.endswith(".pt"))
+    from backend.storage import digest
+
+    rng = np.random.default_rng(0)
+    for size in (1, 9, 300, 300, 300, 5000):  # random bytes of many sizes: always a message, never a crash
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        with pytest.raises(FoolingLabError) as err:
+            models_svc.upload(data, "my-weights.pt", architecture="shapes_cnn", name="mine")
+        assert "my-weights.pt" in str(err.value) and digest(data) not in str(err.value)
 
 
 def test_validation_text_reads_agreement_first_and_accuracy_only_with_labels():
