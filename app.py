@@ -24,6 +24,7 @@ PAGES: list[tuple[str, str, str, bool]] = [
     ("pages/models.py", "Models", ":material/inventory_2:", False),
     ("pages/detect.py", "Detect", ":material/policy:", False),
     ("pages/decoys.py", "Decoys", ":material/shield:", False),
+    ("pages/defend.py", "Defend", ":material/health_and_safety:", False),
     ("pages/tabular.py", "Tabular", ":material/table_chart:", False),
 ]
 

@@ -47,3 +47,27 @@ class DefendJob(JobKind):
         ctx.add_artifact("checkpoint", card.id, label=card.name)
         ctx.log(f"saved defended checkpoint {card.id} ({card.name}): {card.metrics}")
         return {"checkpoint": card.id, "name": card.name, "defence": cfg.defence, "metrics": card.metrics}
+
+
+@register_kind
+class DefendEvaluateJob(JobKind):
+    name = "defend_evaluate"
+    title = "Measure defences: fooling, input attacks, alignment, ROAD / ROAR"
+
+    def validate(self, config: dict) -> dict:
+        from backend.defend.evaluate import normalize_config
+
+        return normalize_config(config)
+
+    def run(self, config: dict, ctx: JobContext) -> dict:
+        import json
+
+        from backend.defend.evaluate import evaluate_defences, format_result, summary
+
+        result = evaluate_defences(config, progress=lambda f, msg: ctx.progress(f, message=msg))
+        path = ctx.artifacts_dir / "defences.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result))
+        ctx.add_artifact("table", format_result(result), label="Defence tables")
+        ctx.add_artifact("file", str(path), label="full result (JSON)")
+        return summary(result)
