@@ -73,7 +73,7 @@ with train_tab:
         steps = a.number_input("Steps", 1, 100_000, 200, key="def_steps")
         lr = b.number_input("Learning rate", 1e-7, 1.0, 1e-3, format="%.1e", key="def_lr")
         name = c.text_input("Name of the defended checkpoint (optional)", key="def_name")
-        submitted = st.form_submit_button("Train the defence", type="primary")
+        submitted = st.form_submit_button("Train the defence", type="primary", key="def_train_submit")
     if submitted:
         with guard("Not submitted"):
             config = svc.build_train_config(
@@ -104,7 +104,7 @@ with measure_tab:
             default=["random", "gradient", "lrp"],
             key="def_methods",
         )
-        go = st.form_submit_button("Measure", type="primary")
+        go = st.form_submit_button("Measure", type="primary", key="def_measure_submit")
     if go:
         with guard("Not submitted"):
             config = svc.build_evaluate_config(

@@ -70,9 +70,11 @@ _SHAPES_BASE: dict[str, Any] = {
     "batch_size": 32,
     "steps": 200,
 }
-# Measured on the seed-0 shapes CNN (tests/assets), held-out accuracy 96.1%, gradient norm 8.9.
+# Measured on the seed-0 shapes CNN (tests/assets; 256 held-out images: 97.3%, gradient norm 8.6). PGD-linf
+# at 4/255 for 100 steps: accuracy under a 10-step PGD at 4/255 15.6% -> 40.6%, clean 96.9 -> 97.7%; at
+# 8/255 the same run reached 1.6% -> 15.6% (pure adversarial loss: 19.5%, but clean 78%).
 _SHAPES: dict[str, dict[str, Any]] = {
-    "pgd_linf": {"params": {"epsilon": 8 / 255, "step_size": 2 / 255, "iterations": 5, "clean_weight": 0.5}},
+    "pgd_linf": {"params": {"epsilon": 4 / 255, "step_size": 1 / 255, "iterations": 5, "clean_weight": 0.5}},
     "pgd_l2": {"params": {"epsilon": 0.5, "step_size": 0.2, "iterations": 5, "clean_weight": 0.5}},
     "distillation": {"params": {"temperature": 20.0, "teacher_fraction": 0.5}, "steps": 300},
     "jacobian": {"params": {"lam": 0.02, "target": "logit"}},

@@ -46,3 +46,31 @@ def defended(request):
         return cache[key]
 
     return get
+
+
+# The short runs the measurement tests share (each trained once per session, about 1-20 s on 2 cores).
+# pgd_linf at 4/255 for 100 steps: accuracy under PGD 15.6% -> 40.6% on 128 held-out images (quiet run);
+# pgd_l2 at 0.1 / 0.3 / 0.5 for 60 steps, 3 iterations: the alignment metric 1.59 (base) -> 1.91 / - / 2.21.
+RUNS: dict[str, dict] = {
+    "pgd_linf": {"steps": 100},
+    "pgd_l2": {"steps": 60, "params": {"epsilon": 0.5, "step_size": 0.4, "iterations": 3}},
+    "jacobian": {"steps": 60, "params": {"lam": 0.03}},
+    "distillation": {"steps": 40},
+    "atex": {"steps": 30},
+    "alignment": {"steps": 30},
+}
+
+
+def l2_run(epsilon: float) -> dict:
+    return {"steps": 60, "params": {"epsilon": epsilon, "step_size": 0.8 * epsilon, "iterations": 3}}
+
+
+@pytest.fixture(scope="session")
+def all_defended(defended):
+    """{defence name: (model, card)} for every registered defence (alignment aligned with pgd_l2's maps)."""
+    out = {}
+    for name, run in RUNS.items():
+        if name == "alignment":
+            run = {**run, "params": {"reference": out["pgd_l2"][1].id}}
+        out[name] = defended(name, **run)
+    return out
