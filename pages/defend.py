@@ -7,6 +7,7 @@ import streamlit as st
 
 from backend.services import defend as svc
 from backend.services.figures import line_chart
+from pages._form import render, set_values
 from pages._ui import ensure_routed, follow_job, guard, pick_checkpoint, pick_run
 
 ensure_routed()
@@ -31,44 +32,28 @@ with train_tab:
     info = svc.defence_info(defence)
     st.caption(f"{info['description']} Source: {info['source']}.")
     preset_names = svc.presets(defence)
-    preset = st.selectbox(
-        "Preset", [None, *preset_names], format_func=lambda n: "(none)" if n is None else n, key="def_preset"
+    prefix = f"def_p_{defence}"
+    form_fields = svc.fields(defence, base)
+
+    def apply_preset() -> None:
+        chosen = st.session_state.get(f"def_preset_{defence}")
+        if chosen:
+            config = svc.preset_config(chosen)
+            set_values(prefix, form_fields, config.get("params", {}))
+            st.session_state.update(
+                {k: config[c] for k, c in (("def_steps", "steps"), ("def_lr", "lr")) if c in config}
+            )
+
+    st.selectbox(
+        "Preset (fills the form)",
+        [None, *preset_names],
+        format_func=lambda n: "(none)" if n is None else n,
+        key=f"def_preset_{defence}",
+        on_change=apply_preset,
     )
-    start = svc.preset_config(preset)["params"] if preset else {}
+    preset = st.session_state.get(f"def_preset_{defence}")
     with st.form("def_train"):
-        values: dict = {}
-        cols = st.columns(3)
-        for i, (pname, p) in enumerate(info["params"].items()):
-            col = cols[i % 3]
-            value = start.get(pname, p["default"])
-            key = f"def_p_{defence}_{pname}_{preset}"
-            if pname == "reference":
-                refs = svc.reference_choices(base)
-                values[pname] = col.selectbox(
-                    "Reference (PGD-l2 model)", refs or [None], key=key, help=p["help"]
-                )
-            elif p["choices"]:
-                values[pname] = col.selectbox(
-                    pname, p["choices"], index=p["choices"].index(value), key=key, help=p["help"]
-                )
-            elif isinstance(p["default"], bool):
-                values[pname] = col.checkbox(pname, bool(value), key=key, help=p["help"])
-            elif isinstance(p["default"], int):
-                values[pname] = int(
-                    col.number_input(pname, p["minimum"], p["maximum"], int(value), key=key, help=p["help"])
-                )
-            else:
-                values[pname] = float(
-                    col.number_input(
-                        pname,
-                        float(p["minimum"]),
-                        float(p["maximum"]),
-                        float(value),
-                        format="%.4g",
-                        key=key,
-                        help=p["help"],
-                    )
-                )
+        values = render(form_fields, prefix, svc.form_context(base))
         a, b, c = st.columns(3)
         steps = a.number_input("Steps", 1, 100_000, 200, key="def_steps")
         lr = b.number_input("Learning rate", 1e-7, 1.0, 1e-3, format="%.1e", key="def_lr")

@@ -1,7 +1,7 @@
 """A defence's settings as plain data: default, limits, choices and help for each parameter.
 
 The registry declares them once; validation, the CLI, the presets and the page's form all read the same
-`Param` objects (a form builder needs only `default`, `minimum`, `maximum`, `choices` and `help`).
+`Param` objects; `Param.field(name)` is the `backend.forms.FieldSpec` a page draws.
 """
 
 from __future__ import annotations
@@ -22,6 +22,29 @@ class Param:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     label: str = ""
+
+    def field(self, name: str):
+        """This setting as a `backend.forms.FieldSpec` (what `pages/_form.py` draws)."""
+        from backend.forms import FieldSpec
+
+        if self.choices:
+            kind = "choice"
+        elif self.default is None or isinstance(self.default, str):
+            kind = "text"
+        else:
+            kind = {bool: "bool", int: "int"}.get(type(self.default), "float")
+        return FieldSpec(
+            name,
+            kind,
+            self.default,
+            label=self.label,
+            help=self.help,
+            choices=self.choices,
+            min=self.minimum,
+            max=self.maximum,
+            format="%.4g" if kind == "float" else None,
+            optional=self.default is None,
+        )
 
     def check(self, name: str, value: Any) -> Any:
         """The value converted to the default's type, or `InvalidConfig` saying what to change."""

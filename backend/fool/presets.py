@@ -234,7 +234,9 @@ def _newest_checkpoint(architecture: str, registry=None) -> str:
     from backend.models.registry import Registry
 
     cards = [
-        c for c in (registry or Registry()).list() if c.architecture == architecture and c.kind != "fooled"
+        c
+        for c in (registry or Registry()).list()
+        if c.architecture == architecture and c.kind not in ("fooled", "defended")
     ]
     if not cards:
         raise InvalidConfig(

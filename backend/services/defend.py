@@ -33,6 +33,30 @@ def defence_info(name: str) -> dict[str, Any]:
     }
 
 
+def fields(defence: str, base: str) -> list:
+    """The defence's settings as form fields (`backend.forms.FieldSpec`); a reference checkpoint is a
+    choice among the PGD-l2 models (`reference_choices`) when there are any."""
+    from dataclasses import replace
+
+    from backend.defend.defences import get_defence
+
+    out = []
+    for name, param in get_defence(defence).params.items():
+        f = param.field(name)
+        if name == "reference" and (refs := reference_choices(base)):
+            labels = {c.id: c.name for c in registry().list() if c.id in refs}
+            f = replace(f, kind="choice", choices=tuple(refs), labels=labels, default=refs[0], optional=False)
+        out.append(f)
+    return out
+
+
+def form_context(base: str):
+    from backend.forms import FormContext
+
+    card = registry().card(base)
+    return FormContext(classes=list(card.classes), size=int((card.preprocessing or {}).get("size", 0)))
+
+
 def presets(defence: str | None = None) -> dict[str, str]:
     """Preset name -> source, the shapes presets first; only those of `defence` when given."""
     from backend.defend.presets import PRESETS
@@ -63,11 +87,14 @@ def defended_children(base: str) -> list[str]:
 
 
 def build_train_config(model: str, defence: str, params: dict, preset: str | None = None, **settings) -> dict:
-    """The `defend` job's config (preset, then the form's values), validated (`InvalidConfig` says why)."""
+    """The `defend` job's config (preset, then the form's raw values coerced by their fields), validated
+    by the job kind (`InvalidConfig` says what to change)."""
+    from backend.forms import coerce_all
     from backend.jobs.kinds import get_kind
 
+    values = coerce_all(fields(defence, model), params)
     config: dict[str, Any] = {"preset": preset} if preset else {}
-    config.update({"model": model, "defence": defence, "params": dict(params)})
+    config.update({"model": model, "defence": defence, "params": values})
     config.update({k: v for k, v in settings.items() if v is not None})
     return get_kind("defend").validate(config)
 

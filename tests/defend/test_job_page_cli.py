@@ -57,7 +57,7 @@ def test_defend_evaluate_job_publishes_tables_the_page_reads(shapes_model, defen
     assert list(svc.alignment_series(result)) == ["PGD-l2"]
     assert (
         svc.alignment_series(result)["PGD-l2"][0][0] == 0.0
-        and svc.alignment_series(result)["PGD-l2"][1][0] == 0.5
+        and svc.alignment_series(result)["PGD-l2"][1][0] == 0.3
     )
     road = svc.removal_series(result, "road")
     assert set(road) == {"base", "pgd_l2"} and [p[0] for p in road["base"]["gradient"]] == [0.0, 40.0]
@@ -93,19 +93,23 @@ def test_defend_page_builds_each_form_from_the_registry_and_queues_a_job(defend_
             p for p, d in svc.defence_info(name)["params"].items() if isinstance(d["default"], int | float)
         ]
         keys = {w.key for w in at.number_input} | {w.key for w in at.checkbox}
-        assert {f"def_p_{name}_{p}_None" for p in numeric} <= keys, (name, keys)
+        assert {f"def_p_{name}_{p}" for p in numeric} <= keys, (name, keys)
     at.selectbox(key="def_defence").set_value("alignment").run()
     if not svc.reference_choices(card.id):  # no PGD-l2 model yet: the form says what to train first
         at.button(key="def_train_submit").click().run()
         assert jobs.list_jobs() == [] and any("reference" in m for m in messages(at)), messages(at)
     at.selectbox(key="def_defence").set_value("pgd_l2").run()
-    at.number_input(key="def_p_pgd_l2_epsilon_None").set_value(0.25)
+    at.number_input(key="def_p_pgd_l2_epsilon").set_value(0.25)
     at.number_input(key="def_steps").set_value(7)
     at.button(key="def_train_submit").click().run()
     assert not messages(at), messages(at)
     (queued,) = jobs.list_jobs(kind="defend")
     assert queued.config["model"] == card.id and queued.config["defence"] == "pgd_l2"
     assert queued.config["params"]["epsilon"] == 0.25 and queued.config["steps"] == 7
+    at.selectbox(key="def_defence").set_value("jacobian").run()
+    at.selectbox(key="def_preset_jacobian").set_value("zeng-jacobian").run()  # the preset fills the form
+    assert at.number_input(key="def_p_jacobian_lam").value == 0.5
+    assert at.selectbox(key="def_p_jacobian_target").value == "loss"
 
 
 def test_cli_lists_defences_and_refuses_a_bad_setting(capsys, shapes_model):
