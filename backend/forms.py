@@ -12,7 +12,9 @@ therefore changes no page. Kinds:
 - `point`: `[row, col]` as fractions of the image.
 - `mask`: a map the user picks, draws or uploads (a preset name or a path to an .npy / image).
 - `json`: a JSON object (e.g. a dataset spec), None when empty.
-- `list`: a comma-separated list of numbers.
+- `list`: a comma-separated list of numbers (whole numbers when the default's are).
+- `names`: a comma-separated list of words (None when empty and `optional`).
+- `multi`: several of `choices`.
 
 This module knows nothing of Streamlit; `pages/_form.py` draws these.
 """
@@ -28,7 +30,21 @@ from typing import Any
 
 from backend.errors import InvalidConfig
 
-KINDS = ("int", "float", "bool", "choice", "text", "layer", "class", "point", "mask", "json", "list")
+KINDS = (
+    "int",
+    "float",
+    "bool",
+    "choice",
+    "text",
+    "layer",
+    "class",
+    "point",
+    "mask",
+    "json",
+    "list",
+    "names",
+    "multi",
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +68,7 @@ class FieldSpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"field {self.name!r}: unknown kind {self.kind!r} (one of {KINDS})")
-        if self.kind == "choice" and not self.choices:
+        if self.kind in ("choice", "multi") and not self.choices:
             raise ValueError(f"choice field {self.name!r} declares no choices")
 
     @property
@@ -75,10 +91,17 @@ class FieldSpec:
         try:
             out = _CONVERT[self.kind](self, value)
         except (TypeError, ValueError) as err:
+            if self.kind == "list":
+                raise InvalidConfig(
+                    f"{self.title} must be numbers separated by commas, e.g. 0, 0.01, 0.02 (not {value!r})."
+                ) from None
             raise InvalidConfig(f"{self.title}: {value!r} is not a valid {self.kind} ({err}).") from None
         if self.choices and self.kind in ("choice", "class") and out not in self.choices:
             shown = ", ".join(self.label_of(c) for c in self.choices)
             raise InvalidConfig(f"{self.title}: {value!r} is not one of {shown}.")
+        if self.kind == "multi" and any(v not in self.choices for v in out):
+            shown = ", ".join(self.label_of(c) for c in self.choices)
+            raise InvalidConfig(f"{self.title}: choose among {shown} (got {out}).")
         for number in _numbers(out) if self.kind in ("int", "float", "list") else ():
             if self.min is not None and number < self.min:
                 raise InvalidConfig(f"{self.title} must be >= {self.min}, not {number}.")
@@ -130,7 +153,18 @@ def _to_json(spec: FieldSpec, value: Any) -> Any:
 def _to_list(spec: FieldSpec, value: Any) -> list[float]:
     if isinstance(value, str):
         value = [p for p in value.replace(";", ",").split(",") if p.strip()]
-    return [_to_float(spec, v) for v in value]
+    whole = bool(spec.default) and all(isinstance(v, int) for v in spec.default)
+    numbers = [_to_float(spec, v) for v in value]
+    if whole:
+        return [_to_int(spec, v) for v in numbers]
+    return numbers
+
+
+def _to_names(spec: FieldSpec, value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        value = value.replace(";", ",").split(",")
+    names = [str(v).strip() for v in value if str(v).strip()]
+    return names or (None if spec.optional else [])
 
 
 _CONVERT = {
@@ -145,6 +179,8 @@ _CONVERT = {
     "mask": lambda spec, v: v,
     "json": _to_json,
     "list": _to_list,
+    "names": _to_names,
+    "multi": lambda spec, v: list(v),
 }
 
 

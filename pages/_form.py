@@ -11,19 +11,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import streamlit as st
 
-from backend.forms import FieldSpec, FormContext
 from pages._ui import guard
+
+if TYPE_CHECKING:  # the fields are the services' values; the page only reads their attributes
+    import numpy as np
+
+    from backend.forms import FieldSpec, FormContext
 
 MASK_MODES = ("Preset", "Draw", "Draw a rectangle", "Upload", "Path on the server")
 
 
 def key(prefix: str, name: str) -> str:
     return f"{prefix}_{name}"
+
+
+def context(card_id: str) -> FormContext:
+    """The checkpoint's form context (classes, layers, size); stops the page with the reason if it
+    cannot be read."""
+    from backend.services.form_fields import form_context
+
+    ctx = None
+    with guard("Checkpoint"):
+        ctx = form_context(card_id)
+    if ctx is None:
+        st.stop()
+    return ctx
 
 
 def set_values(prefix: str, fields: Iterable[FieldSpec], values: dict[str, Any]) -> None:
@@ -46,7 +62,7 @@ def _widget_state(f: FieldSpec, value: Any) -> dict[str, Any]:
         return {f"{f.name}_mode": "Path on the server", f"{f.name}_path": str(value)}
     if f.kind == "json":
         return {f.name: "" if value is None else json.dumps(value)}
-    if f.kind == "list":
+    if f.kind in ("list", "names"):
         return {f.name: ", ".join(str(v) for v in value or [])}
     if f.kind == "text":
         return {f.name: "" if value is None else str(value)}
@@ -140,7 +156,16 @@ def _widget(f: FieldSpec, prefix: str, ctx: FormContext) -> Any:
             help=help_,
             key=k,
         )
-    if f.kind == "list":
+    if f.kind == "multi":
+        return st.multiselect(
+            f.title,
+            list(f.choices),
+            **({} if k in st.session_state else {"default": list(f.default or [])}),
+            format_func=f.label_of,
+            help=help_,
+            key=k,
+        )
+    if f.kind in ("list", "names"):
         return st.text_input(
             f.title, **initial(prefix, f.name, ", ".join(map(str, f.default or []))), help=help_, key=k
         )

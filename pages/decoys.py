@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backend.decoys import view as svc
-from backend.decoys.attacks import ATTACKS
-from backend.detect import view as runs_svc
-from backend.explain import METHODS
+from backend.services import decoys as svc
+from backend.services import detect as runs_svc
 from backend.services.figures import heatmap_figure
-from backend.services.fool_form import input_size
-from pages._ui import follow_job, guard, pick_checkpoint, pick_run, session
+from backend.services.form_fields import method_fields
+from pages import _form as form
+from pages._ui import ensure_routed, follow_job, guard, pick_checkpoint, pick_run, session
+
+ensure_routed()
 
 POLL_SECONDS = 1.5
 
@@ -31,42 +32,21 @@ with c2:
 if ckpt is None:
     st.stop()
 
-with st.form("dec_form"):
-    a, b, c = st.columns(3)
-    method = a.selectbox("Explanation method", list(METHODS), key="dec_method")
-    generator = b.radio("Decoys by", ["optimize", "blur"], horizontal=True, key="dec_generator")
-    images = c.number_input("Images (shapes data)", 1, 64, 4, key="dec_images")
-    d, e, f, g = st.columns(4)
-    patch = d.number_input("Patch size", 1, 1024, 8, key="dec_patch")
-    stride = e.number_input("Stride", 1, 1024, 8, key="dec_stride")
-    rel_eps = f.number_input(
-        "epsilon (relative to max |F_l(x)|)", 0.001, 10.0, 0.1, format="%.3f", key="dec_eps"
-    )
-    steps = g.number_input(
-        "Max steps per decoy", 1, 500, 40, key="dec_steps", help="The paper's rule stops a decoy after 3-5."
-    )
-    attacks = st.multiselect(
-        "Input attacks (sensitivity S_S raw vs enhanced)", sorted(ATTACKS), key="dec_attacks"
-    )
-    submitted = st.form_submit_button("Run decoys", type="primary", key="dec_submit")
+st.subheader("Settings")
+ctx = form.context(ckpt)
+common = form.render(svc.common_fields(), "dec", ctx, columns=4)
+method = common["method"]
+method_values = form.render(method_fields(method, layer=False), f"dec_p_{method}", ctx, columns=4)
+decoy_fields = svc.decoy_fields()
+decoy_values = form.render([f for f in decoy_fields if not f.advanced], "dec", ctx, columns=4)
+attack_values = form.render([f for f in svc.ATTACK_FIELDS if not f.advanced], "dec_attack", ctx, columns=4)
+with st.expander("Advanced decoy and attack settings"):
+    decoy_values |= form.render([f for f in decoy_fields if f.advanced], "dec", ctx, columns=4)
+    attack_values |= form.render([f for f in svc.ATTACK_FIELDS if f.advanced], "dec_attack", ctx, columns=4)
 
-if submitted:
+if st.button("Run decoys", type="primary", key="dec_submit"):
     with guard("Not submitted"):
-        config = svc.build_config(
-            checkpoint=ckpt,
-            baseline=baseline if baseline != ckpt else None,
-            method=method,
-            generator=generator,
-            images=int(images),
-            dataset={"kind": "shapes", "n": int(images), "size": input_size(ckpt), "seed": 321},
-            decoys={
-                "patch": int(patch),
-                "stride": int(stride),
-                "relative_epsilon": float(rel_eps),
-                "steps": int(steps),
-            },
-            attacks=attacks,
-        )
+        config = svc.assemble_config(ckpt, baseline, common, method_values, decoy_values, attack_values)
         job_id = runs_svc.submit("decoys", config, session=session())
         st.session_state["dec_job"] = job_id
         st.success(f"Decoys job `{job_id}` queued.")

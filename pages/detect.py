@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backend.detect import view as svc
-from backend.errors import InvalidConfig
-from backend.explain import METHODS
+from backend.services import detect as svc
 from backend.services import take_home
 from backend.services.figures import heatmap_figure, line_chart
-from backend.services.fool_form import input_size
-from pages._ui import follow_job, guard, pick_checkpoint, pick_run, session
+from backend.services.form_fields import method_fields
+from pages import _form as form
+from pages._ui import ensure_routed, follow_job, guard, pick_checkpoint, pick_run, session
+
+ensure_routed()
 
 POLL_SECONDS = 1.5
 
@@ -32,47 +33,22 @@ with c2:
 if suspect is None:
     st.stop()
 
-with st.form("det_form"):
-    a, b, c = st.columns(3)
-    method = a.selectbox("Explanation method", list(METHODS), key="det_method")
-    tests = b.multiselect(
-        "Tests",
-        ["noise_inputs", "weight_noise", "randomization", "reference"],
-        default=["noise_inputs", "weight_noise", "randomization", "reference"],
-        key="det_tests",
-    )
-    images = c.number_input("Images (shapes data)", 2, 512, 32, key="det_images")
-    d, e, f = st.columns(3)
-    sigmas = d.text_input("Weight-noise sigmas", "0, 0.005, 0.01, 0.02, 0.05", key="det_sigmas")
-    seeds = e.number_input("Seeds per sigma", 1, 10, 3, key="det_seeds")
-    mode = f.radio("Noise", ["additive", "multiplicative"], horizontal=True, key="det_mode")
-    g, h = st.columns(2)
-    noise_n = g.number_input("Noise images", 2, 256, 16, key="det_noise_n")
-    select = h.text_input("Only parameters starting with (comma-separated; empty = all)", key="det_select")
-    submitted = st.form_submit_button("Run detection", type="primary", key="det_submit")
+st.subheader("Settings")
+ctx = form.context(suspect)
+common = form.render(svc.common_fields(), "det", ctx, columns=3)
+method_values = form.render(
+    method_fields(common["method"], layer=False), f"det_p_{common['method']}", ctx, columns=4
+)
+test_values: dict[str, dict] = {}
+for test in common["tests"]:
+    fields = svc.test_fields(test)
+    if fields:
+        with st.expander(svc.TEST_LABELS[test], expanded=test == "weight_noise"):
+            test_values[test] = form.render(fields, f"det_{test}", ctx, columns=4)
 
-if submitted:
+if st.button("Run detection", type="primary", key="det_submit"):
     with guard("Not submitted"):
-        try:
-            sigma_list = [float(s) for s in sigmas.replace(";", ",").split(",") if s.strip()]
-        except ValueError:
-            raise InvalidConfig("Sigmas must be numbers separated by commas, e.g. 0, 0.01, 0.02.") from None
-        size = input_size(suspect)
-        config = svc.build_config(
-            suspect=suspect,
-            baseline=baseline if baseline != suspect else None,
-            method=method,
-            tests=tests,
-            images=int(images),
-            dataset={"kind": "shapes", "n": int(images), "size": size, "seed": 123},
-            noise_inputs={"n": int(noise_n)},
-            weight_noise={
-                "sigmas": sigma_list,
-                "seeds": list(range(int(seeds))),
-                "mode": mode,
-                "select": [p.strip() for p in select.split(",") if p.strip()] or None,
-            },
-        )
+        config = svc.assemble_config(suspect, baseline, common, method_values, test_values)
         job_id = svc.submit("detect", config, session=session())
         st.session_state["det_job"] = job_id
         st.success(f"Detection job `{job_id}` queued.")

@@ -14,7 +14,6 @@ import streamlit as st
 
 from backend.services import fool_form as svc
 from backend.services.figures import heatmap_figure
-from backend.services.form_fields import form_context
 from pages import _form as form
 from pages._ui import ensure_routed, guard, pick_checkpoint, session
 
@@ -33,11 +32,7 @@ st.title("Fool an explanation")
 base = pick_checkpoint("f_base", label="Base checkpoint", preselect=st.query_params.get("base"))
 if base is None:
     st.stop()
-ctx = None
-with guard("Checkpoint"):
-    ctx = form_context(base)
-if ctx is None:
-    st.stop()
+ctx = form.context(base)
 st.caption(f"{ctx.architecture}, {len(ctx.classes)} classes, input {ctx.size}x{ctx.size}")
 FIELDS = svc.config_fields()
 

@@ -8,7 +8,6 @@ from backend import access, classroom
 from backend.services import demo
 from backend.services.figures import heatmap_figure
 from backend.services.inspect import compute_cell
-from backend.services.photos import sample_photos, synthetic_photos
 from pages._ui import ensure_routed, guard
 
 ensure_routed()
@@ -46,7 +45,7 @@ _, baseline, fooled = pairs[titles.index(title)]
 
 photos = []
 with guard("Images"):
-    photos = sample_photos() if "Lite0" in title else synthetic_photos(n=6, size=32, seed=3)
+    photos = demo.demo_photos(fooled)
 if not photos:
     st.stop()
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from backend.errors import InvalidConfig
-from backend.explain import METHODS
+from backend.services import tabular as svc
 from backend.services.figures import bar_chart
-from backend.tabular import view as svc
-from backend.tabular.config import ATTACKS, CLASSIFICATION, FOOL_DEFAULTS, FOOL_PRESETS, REPORT_TESTS
 from pages._ui import ensure_routed, follow_job, guard, pick_checkpoint, pick_run, session
 
 ensure_routed()
 POLL_SECONDS = 1.5
-TABLE_METHODS = [n for n, s in METHODS.items() if "tabular" in s.inputs]
-FOOL_METHODS = [n for n in TABLE_METHODS if METHODS[n].differentiable]
+TABLE_METHODS = svc.table_methods()
+FOOL_METHODS = svc.table_methods(differentiable=True)
 
 st.title("Tables: does the chart hide a protected attribute?")
 st.caption(
@@ -74,7 +72,7 @@ PRESET_KEYS = {
 
 
 def apply_preset(force: bool = True) -> None:
-    values = {**FOOL_DEFAULTS, **FOOL_PRESETS[st.session_state.get("tab_preset", "hide")]}
+    values = {**svc.FOOL_DEFAULTS, **svc.FOOL_PRESETS[st.session_state.get("tab_preset", "hide")]}
     for field, key in PRESET_KEYS.items():
         if force or key not in st.session_state:
             st.session_state[key] = values[field]
@@ -82,7 +80,7 @@ def apply_preset(force: bool = True) -> None:
 
 with fool_tab:
     model = pick_checkpoint("tab_fool_model", label="Model to fool", modality="tabular", kinds=("trained",))
-    st.selectbox("Preset", list(FOOL_PRESETS), key="tab_preset", on_change=apply_preset)
+    st.selectbox("Preset", list(svc.FOOL_PRESETS), key="tab_preset", on_change=apply_preset)
     st.caption(
         "hide: the protected share itself as the penalty, probabilities kept on the rows and on "
         "counterfactual twins (ours). thesis-target: 002 §3.8 as written (MSE to the original map with "
@@ -91,14 +89,14 @@ with fool_tab:
     apply_preset(force=False)
     with st.form("tab_fool_form"):
         c1, c2, c3 = st.columns(3)
-        attack = c1.selectbox("Attack", ATTACKS, key="tab_attack")
+        attack = c1.selectbox("Attack", svc.ATTACKS, key="tab_attack")
         method = c2.selectbox(
             "Explanation in the loss", FOOL_METHODS, index=FOOL_METHODS.index("gradient"), key="tab_method"
         )
         lam = c3.number_input("lambda", 0.0, 1e6, key="tab_lam")
         c4, c5, c6 = st.columns(3)
         epochs = c4.number_input("Epochs", 1, 2000, key="tab_fepochs")
-        classification = c5.selectbox("Classification term", CLASSIFICATION, key="tab_cls")
+        classification = c5.selectbox("Classification term", svc.CLASSIFICATION, key="tab_cls")
         twins = c6.checkbox("Keep decisions on counterfactual twins", key="tab_twins")
         go = st.form_submit_button("Fool", type="primary", key="tab_fool_submit")
     if go:
@@ -135,7 +133,7 @@ with report_tab:
         rmethod = c1.selectbox(
             "The chart's method", TABLE_METHODS, index=TABLE_METHODS.index("gradient"), key="tab_rmethod"
         )
-        tests = c2.multiselect("Tests", REPORT_TESTS, default=list(REPORT_TESTS), key="tab_tests")
+        tests = c2.multiselect("Tests", svc.REPORT_TESTS, default=list(svc.REPORT_TESTS), key="tab_tests")
         go = st.form_submit_button("Run the report", type="primary", key="tab_report_submit")
     if go:
         with guard("Not submitted"):
@@ -167,7 +165,7 @@ cmp_method = c3.selectbox(
     TABLE_METHODS,
     index=TABLE_METHODS.index("gradient"),
     key="tab_cmp_method",
-    format_func=lambda m: METHODS[m].label,
+    format_func=svc.method_label,
 )
 if left is None or right is None:
     st.stop()

@@ -225,3 +225,46 @@ def test_every_fooling_lab_variable_is_a_setting_documented_in_readme():
     undocumented = sorted(name for name in known | LAUNCHER_VARS if f"`{name}`" not in readme)
     assert undocumented == []
     assert {v.field for v in ENV_VARS} <= set(Settings.__dataclass_fields__)
+
+
+# What a page may import from backend/: the services, the jobs facade (`from backend import jobs`, not
+# its modules), the typed errors it shows and the session it passes to the services (backend.access).
+# Everything that computes lives behind a service.
+PAGE_ALLOWED = ("backend.services", "backend.jobs", "backend.errors", "backend.access")
+
+
+def page_backend_imports(path: Path) -> list[str]:
+    """The backend modules a page file imports (outside `if TYPE_CHECKING:`), as `from a import b` ->
+    `a.b` when `a` is a package name such as `backend`, else `a`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = _type_checking_nodes(tree)
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.split(".")[0] == "backend"]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "backend":
+            if node.module == "backend":
+                out += [f"backend.{a.name}" for a in node.names]
+            else:
+                out.append(node.module)
+    return out
+
+
+def test_pages_import_only_services_the_jobs_facade_and_errors(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("from backend import jobs\ndef f():\n    from backend.explain import METHODS\n")
+    assert page_backend_imports(probe) == ["backend.jobs", "backend.explain"]
+    offenders = {}
+    for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+        bad = [
+            name
+            for name in page_backend_imports(path)
+            if not any(
+                name == ok or (ok == "backend.services" and name.startswith(ok + ".")) for ok in PAGE_ALLOWED
+            )
+        ]
+        if bad:
+            offenders[path.name] = bad
+    assert offenders == {}, "pages call backend/services (or the jobs facade) only"

@@ -98,7 +98,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def explain_rows(args: argparse.Namespace) -> int:
-    from backend.tabular import view
+    from backend.services import tabular as view
 
     try:
         rows = [int(r) for r in args.rows.split(",") if r.strip()]

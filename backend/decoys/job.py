@@ -15,6 +15,7 @@ from backend.decoys.attacks import ATTACKS, attack_input
 from backend.decoys.enhanced import GENERATORS, enhanced_saliency, saliency_maps, visualize
 from backend.decoys.generate import DecoySettings
 from backend.decoys.metrics import fidelity, sensitivity
+from backend.decoys.options import attack_defaults
 from backend.detect.inputs import check_checkpoint, check_method, load_checkpoint, load_images, merged
 from backend.errors import InvalidConfig
 from backend.jobs.kinds import JobContext, JobKind, register_kind
@@ -30,7 +31,7 @@ DEFAULTS: dict = {
     "images": 4,
     "decoys": {},  # DecoySettings fields
     "attacks": [],  # any of ATTACKS: perturb the input, compare S_S raw vs decoy-enhanced
-    "attack": {"epsilon": 8 / 255, "steps": 10, "step_size": 2 / 255},
+    "attack": attack_defaults(),  # the input attacks' settings, as backend.decoys.options declares
 }
 
 

@@ -18,14 +18,13 @@ from backend.detect.inputs import (
     merged,
 )
 from backend.detect.noise_inputs import noise_input_test
+from backend.detect.options import TESTS, test_defaults
 from backend.detect.randomization import cascading_randomization
 from backend.detect.reference import similarity_report
 from backend.detect.report import report_card
 from backend.detect.weight_noise import MODES, weight_noise_sweep
 from backend.errors import InvalidConfig
 from backend.jobs.kinds import JobContext, JobKind, register_kind
-
-TESTS = ("noise_inputs", "weight_noise", "randomization", "reference")
 
 DEFAULTS: dict = {
     "suspect": None,
@@ -36,14 +35,7 @@ DEFAULTS: dict = {
     "tests": list(TESTS),
     "dataset": {"kind": "shapes", "n": 32, "size": 64, "seed": 123},
     "images": 32,
-    "noise_inputs": {"n": 16, "seed": 0, "std": 1.0},
-    "weight_noise": {
-        "sigmas": [0.0, 0.005, 0.01, 0.02, 0.05],
-        "seeds": [0, 1, 2],
-        "mode": "additive",
-        "select": None,
-    },
-    "randomization": {"seed": 0, "images": 8},
+    **test_defaults(),  # noise_inputs, weight_noise, randomization: as backend.detect.options declares
 }
 
 

@@ -62,6 +62,20 @@ class MethodSpec:
 METHODS: dict[str, MethodSpec] = {}
 
 
+def method_field(
+    name: str = "method", default: str = "gradient", *, label: str = "Explanation method"
+) -> FieldSpec:
+    """A form field choosing one registered method (its label shown), for forms that run any of them."""
+    return FieldSpec(
+        name,
+        "choice",
+        default,
+        label=label,
+        choices=tuple(METHODS),
+        labels={n: m.label for n, m in METHODS.items()},
+    )
+
+
 def register_method(spec: MethodSpec) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: attach `compute(call) -> (native, heatmap)` to `spec` and register it by name."""
 

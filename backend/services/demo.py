@@ -20,6 +20,7 @@ from pathlib import Path
 from backend.config import get_settings
 from backend.services.checkpoints import registry
 from backend.services.jobs_view import checkpoint_ids
+from backend.services.photos import Photo
 
 TRAIN_CONFIG = {"seed": 0}
 SHAPES_PRESET = "shapes-location-gradcam"
@@ -176,3 +177,14 @@ def demo_pairs() -> list[tuple[str, str, str]]:
     if state.get("shapes") and state.get("shapes_fooled"):
         pairs.append(("Shapes CNN on synthetic shapes", state["shapes"], state["shapes_fooled"]))
     return pairs
+
+
+def demo_photos(fooled_id: str, n: int = 6) -> list[Photo]:
+    """The kind of images a demo pair was fooled on (its fooling config's dataset): the sample photos
+    for a photo-trained pair, synthetic shapes at the model's input size otherwise."""
+    from backend.services.photos import sample_photos, synthetic_photos
+
+    card = registry().card(fooled_id)
+    if ((card.config or {}).get("dataset") or {}).get("kind") == "samples":
+        return sample_photos()
+    return synthetic_photos(n=n, size=_size(fooled_id), seed=3)

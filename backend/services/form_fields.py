@@ -3,6 +3,7 @@ methods' parameters (their registry entries declare them) read back from a form'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from backend import forms
@@ -17,20 +18,24 @@ def form_context(card_id: str) -> FormContext:
 
     model, card = load_model(card_id)
     classes = [card.classes[i] if i < len(card.classes) else str(i) for i in range(card.num_classes)]
-    size = (card.preprocessing or {}).get("size") or 0
     return FormContext(
         classes=classes,
         layers=layer_names(model),
         default_layer=getattr(model, "default_target_layer", None),
-        size=int(size[0] if isinstance(size, (list, tuple)) else size),
+        size=_input_size(card),
         architecture=card.architecture,
         name=card.name,
     )
 
 
-def method_fields(method: str) -> list[FieldSpec]:
-    """The method's parameters as fields, a layer-based method's target layer first."""
-    return METHODS[method].fields(layer=True)
+def _input_size(card) -> int:
+    size = (card.preprocessing or {}).get("size") or 0
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
+def method_fields(method: str, *, layer: bool = True) -> list[FieldSpec]:
+    """The method's parameters as fields; with `layer`, a layer-based method's target layer first."""
+    return METHODS[method].fields(layer=layer)
 
 
 def method_params(method: str, raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -41,3 +46,23 @@ def method_params(method: str, raw: dict[str, Any] | None) -> dict[str, Any]:
     if params.get("layer") is None:
         params.pop("layer", None)
     return params
+
+
+def run_values(
+    card_id: str,
+    fields: Sequence[FieldSpec],
+    common: dict[str, Any],
+    method_values: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """A detect / decoys form's shared part as job settings: its `fields` (method, images, ...) checked,
+    the method's `params` (at the model's own target layer), and `images` synthetic shapes at the
+    checkpoint's input size drawn with `seed`."""
+    from backend.services.checkpoints import registry
+
+    values = forms.coerce_all(fields, common)
+    params = method_params(values["method"], method_values)
+    params.pop("layer", None)
+    images = int(values["images"])
+    dataset = {"kind": "shapes", "n": images, "size": _input_size(registry().card(card_id)), "seed": seed}
+    return values | {"params": params, "images": images, "dataset": dataset}

@@ -136,7 +136,7 @@ def evaluation_report(record: JobRecord, view=None) -> bytes:
 def detection_report(record: JobRecord, maps: Mapping[str, np.ndarray] | None = None) -> bytes:
     """A detect job's report card: the findings, noise inputs, weight noise and randomisation curves,
     and the maps it saved (`maps`: read from the job's artifact when None)."""
-    from backend.detect import view
+    from backend.services import detect as view
 
     result = record.result or {}
     report = result.get("report") or {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.decoys.view import summary_rows
+from backend.services.decoys import summary_rows
 
 
 def test_summary_rows_render_numbers_flags_and_counts_as_text():

@@ -15,7 +15,7 @@ import pytest
 
 from backend import jobs
 from backend.config import REPO_ROOT
-from backend.detect import view
+from backend.services import detect as view
 from tests.detect.conftest import METHOD, SESSION_MODELS
 
 

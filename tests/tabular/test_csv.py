@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from backend.errors import InvalidConfig, InvalidDataset
+from backend.services.tabular import save_upload
 from backend.tabular import csv_io
 from backend.tabular.csv_io import read_csv
-from backend.tabular.view import save_upload
 
 
 def table_text(n: int = 40, sep: str = ",") -> str:

@@ -38,7 +38,7 @@ def csv_models(tmp_path_factory) -> dict:
 
 def _csv_models(root) -> dict:
     from backend.models.registry import Registry
-    from backend.tabular.view import save_upload
+    from backend.services.tabular import save_upload
 
     path = save_upload(synthetic_csv(), "people.csv")
     data = {
@@ -174,7 +174,7 @@ def test_tabular_page_compares_explains_and_queues_jobs(synthetic_models, tmp_pa
 
 
 def test_report_rows_for_the_page(synthetic_models):
-    from backend.tabular.view import finding_rows, model_rows
+    from backend.services.tabular import finding_rows, model_rows
 
     rows = finding_rows(synthetic_models["report"])
     assert {"test", "flagged", "verdict", "rule"} <= set(rows[0]) and any(r["flagged"] == "yes" for r in rows)

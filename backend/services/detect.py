@@ -1,4 +1,5 @@
-"""The Detect page's services: build and submit a detect job, and turn its result into chart series.
+"""The Detect page's services: its form's fields (declared in `backend.detect.options`), build and
+submit a detect job, and turn its result into chart series.
 
 Also the helpers the Decoys page shares (finished runs of a kind, the maps a job saved as .npz).
 """
@@ -6,10 +7,46 @@ Also the helpers the Decoys page shares (finished runs of a kind, the maps a job
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
+from backend import forms
+from backend.detect import options
+from backend.forms import FieldSpec
 from backend.jobs.records import JobRecord
+
+TEST_LABELS = options.TEST_LABELS
+
+
+def common_fields() -> tuple[FieldSpec, ...]:
+    """Method, tests and number of images."""
+    return options.common_fields()
+
+
+def test_fields(test: str) -> tuple[FieldSpec, ...]:
+    """One test's own settings (none for `reference`)."""
+    return options.TEST_FIELDS[test]
+
+
+def assemble_config(
+    suspect: str,
+    baseline: str | None,
+    common: dict[str, Any],
+    method_values: dict[str, Any],
+    test_values: dict[str, dict[str, Any]],
+) -> dict:
+    """The validated detect config from the form's raw values (`InvalidConfig` names a bad field): the
+    chosen method's parameters, each test's settings, shapes images at the suspect's input size."""
+    from backend.services.form_fields import run_values
+
+    tests = {t: forms.coerce_all(f, test_values.get(t, {})) for t, f in options.TEST_FIELDS.items() if f}
+    return build_config(
+        suspect=suspect,
+        baseline=baseline if baseline != suspect else None,
+        **run_values(suspect, common_fields(), common, method_values, seed=123),
+        **tests,
+    )
 
 
 def build_config(**values) -> dict:

@@ -16,6 +16,7 @@ import torch
 from backend.errors import InvalidConfig
 from backend.jobs.records import JobRecord
 from backend.models.registry import Card
+from backend.tabular import config as tab_config
 from backend.tabular.builtin import BUILTIN
 from backend.tabular.checkpoint import TabularCheckpoint, load_split, preprocessing_of
 from backend.tabular.csv_io import csv_columns, read_bytes
@@ -23,6 +24,28 @@ from backend.tabular.measure import attributions, importance, normalised, probab
 from backend.tabular.report import method_params
 
 SYNTHETIC_LABEL = "Synthetic (planted dependence on 'group')"
+
+# The Tabular page's choices, from the tabular engine's registries.
+ATTACKS = tab_config.ATTACKS
+CLASSIFICATION = tab_config.CLASSIFICATION
+FOOL_DEFAULTS = tab_config.FOOL_DEFAULTS
+FOOL_PRESETS = tab_config.FOOL_PRESETS
+REPORT_TESTS = tab_config.REPORT_TESTS
+
+
+def table_methods(*, differentiable: bool = False) -> list[str]:
+    """Explanation methods that explain table rows (only those that can sit in a loss, if asked)."""
+    from backend.explain import METHODS
+
+    return [
+        n for n, s in METHODS.items() if "tabular" in s.inputs and (s.differentiable or not differentiable)
+    ]
+
+
+def method_label(name: str) -> str:
+    from backend.explain import METHODS
+
+    return METHODS[name].label
 
 
 def data_choices() -> dict[str, tuple[str, bool]]:
@@ -175,7 +198,7 @@ def counterfactuals(card_id: str, row: int) -> list[dict[str, Any]]:
 
 # -- finished runs ---------------------------------------------------------------------------------------
 def runs(kind: str, key: str, checkpoint: str | None = None) -> list[JobRecord]:
-    from backend.detect.view import runs as finished
+    from backend.services.detect import runs as finished
 
     return finished(kind, key, checkpoint)
 

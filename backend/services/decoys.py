@@ -1,8 +1,50 @@
-"""The Decoys page's services: build and submit a decoys job, and lay out its numbers and maps."""
+"""The Decoys page's services: its form's fields (declared in `backend.decoys.options`), build a decoys
+job, and lay out its numbers and maps."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from backend import forms
+from backend.decoys import options
+from backend.forms import FieldSpec
+
+ATTACK_FIELDS = options.ATTACK_FIELDS
+
+
+def common_fields() -> tuple[FieldSpec, ...]:
+    """Method, generator, images and input attacks."""
+    return options.common_fields()
+
+
+def decoy_fields() -> list[FieldSpec]:
+    """The decoy generator's settings (`DecoySettings`)."""
+    return options.decoy_fields()
+
+
+def assemble_config(
+    checkpoint: str,
+    baseline: str | None,
+    common: dict[str, Any],
+    method_values: dict[str, Any],
+    decoy_values: dict[str, Any],
+    attack_values: dict[str, Any],
+) -> dict:
+    """The validated decoys config from the form's raw values (`InvalidConfig` names a bad field)."""
+    from backend.services.form_fields import run_values
+
+    decoys = forms.coerce_all(decoy_fields(), decoy_values)
+    if isinstance(decoys.get("layer"), str) and decoys["layer"].isdigit():
+        decoys["layer"] = int(decoys["layer"])  # an index into the model's layers
+    return build_config(
+        checkpoint=checkpoint,
+        baseline=baseline if baseline != checkpoint else None,
+        decoys=decoys,
+        attack=forms.coerce_all(ATTACK_FIELDS, attack_values),
+        **run_values(checkpoint, common_fields(), common, method_values, seed=321),
+    )
 
 
 def build_config(**values) -> dict:
