@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backend import access, classroom
+from backend import access
 from backend.services import demo
 from backend.services.figures import heatmap_figure
 from backend.services.inspect import compute_cell
@@ -22,9 +22,9 @@ st.markdown(
 
 if access.classroom_mode():  # students join from their phones: the address, and as a QR code
     with guard("Classroom address"):
-        url = classroom.classroom_url(int(st.get_option("server.port")))
+        url, png = demo.join_address(int(st.get_option("server.port")))
         qr, text = st.columns([1, 5])
-        qr.image(classroom.qr_png(url), width=150, caption="Scan to join")
+        qr.image(png, width=150, caption="Scan to join")
         text.markdown(
             f"**Join this class:** open <{url}> on your phone or laptop, then type your name in the sidebar."
         )

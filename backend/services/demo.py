@@ -188,3 +188,12 @@ def demo_photos(fooled_id: str, n: int = 6) -> list[Photo]:
     if ((card.config or {}).get("dataset") or {}).get("kind") == "samples":
         return sample_photos()
     return synthetic_photos(n=n, size=_size(fooled_id), seed=3)
+
+
+def join_address(port: int) -> tuple[str, bytes]:
+    """Where students join a classroom lab (this machine's LAN address and `port`) and that address as
+    a QR code (PNG), for the Demo page."""
+    from backend import classroom
+
+    url = classroom.classroom_url(port)
+    return url, classroom.qr_png(url)
