@@ -165,7 +165,10 @@ def show_grid(
     opacity = c1.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="inspect_opacity")
     cmap = c2.selectbox("Colour map", COLOR_MAPS, key="inspect_cmap")
     signed = c3.toggle(
-        "Signed", value=False, key="inspect_signed", help="Keep the sign (red +, blue -) instead of |h|"
+        "Signed",
+        value=False,
+        key="inspect_signed",
+        help="The engine's signed map (red +, blue -), not the method's map (what attacks optimise)",
     )
     native = c4.toggle(
         "Native resolution", value=False, key="inspect_native", help="The method's own map, e.g. 7x7"
@@ -220,7 +223,7 @@ def show_grid(
     )
     if pick is not None:
         cell = grid[pick]
-        shown = cell.native if native else cell.heatmap
+        shown = cell.shown(signed=signed, native=native)
         st.plotly_chart(
             heatmap_figure(cell.image, shown, opacity=opacity, colorscale=cmap, signed=signed, height=420),
             key="inspect_live_fig",

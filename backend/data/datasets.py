@@ -91,10 +91,17 @@ def validate_spec(spec: dict) -> dict:
 
 
 def _pair_options(spec: dict) -> dict:
+    """`pair`: two different shape classes, by name ("circle") or by index into `SHAPE_CLASSES`."""
+    from backend.data.labels import class_index
+
     pair, k = spec["pair"], len(SHAPE_CLASSES)
-    ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(c, int) for c in pair)
-    if not ok or not all(0 <= c < k for c in pair) or pair[0] == pair[1]:
-        raise InvalidDataset(f"'pair' must be two different class indices in [0, {k}), got {pair!r}")
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        raise InvalidDataset(f"'pair' must be two different shape classes (names or indices), got {pair!r}")
+    pair = [class_index(c, SHAPE_CLASSES, "'pair'") for c in pair]
+    if pair[0] == pair[1]:
+        raise InvalidDataset(
+            f"'pair' must be two different classes in [0, {k}) ({SHAPE_CLASSES}), got {pair!r}"
+        )
     try:
         fraction = float(spec.get("pair_fraction", 0.5))
     except (TypeError, ValueError) as err:

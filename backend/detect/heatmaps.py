@@ -1,6 +1,7 @@
-"""Heatmaps for the detection tests: the engine's map, |.|, min-max scaled per image (a named step).
+"""Heatmaps for the detection tests: each method's one map convention, on [0, 1] per image.
 
-The tests compare maps across models and inputs, so each map is put on a common [0, 1] scale first.
+The tests compare maps across models and inputs, so each map is put on a common [0, 1] scale; it is the
+map a fooling attack optimises and Inspect shows (`backend.explain.normalize.method_map`).
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ def scaled_heatmaps(
     batch_size: int = 64,
     **params,
 ) -> torch.Tensor:
-    """(B, H, W) heatmaps of `x` (normalised input) for `target`, |.| then min-max to [0, 1] per image."""
+    """(B, H, W) maps of `x` (normalised input) for `target`: the method's convention, in [0, 1]."""
     from backend.explain import explain
+    from backend.explain.normalize import method_map
 
     out = []
     for i in range(0, x.shape[0], batch_size):
         t = target[i : i + batch_size] if isinstance(target, torch.Tensor) else target
-        h = explain(model, x[i : i + batch_size], t, method, **params).heatmap.detach().abs().float()
-        lo = h.flatten(1).min(1).values.view(-1, 1, 1)
-        hi = h.flatten(1).max(1).values.view(-1, 1, 1)
-        out.append(torch.where(hi > lo, (h - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(h)))
+        ex = explain(model, x[i : i + batch_size], t, method, **params)
+        out.append(method_map(ex.heatmap.detach(), ex.native.detach(), method).float())
     return torch.cat(out)
 
 

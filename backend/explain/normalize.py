@@ -1,4 +1,13 @@
-"""Explicit heatmap normalisers (B, H, W) -> (B, H, W); which one a loss or a view uses is its choice."""
+"""Explicit heatmap normalisers (B, H, W) -> (B, H, W), and each method's one map convention.
+
+The map convention (`METHOD_MAPS`, `method_map`): one normalised map per method, and the same map is
+what a fooling attack optimises, what evaluation and detection measure and what Inspect shows by
+default. Layer methods (Grad-CAM, LRP_T, Gradient_T) and LRP: clipped at 0, scaled to [0, 1] by the
+maximum (Heo et al.). Input-gradient methods (Gradient, Gradient x Input, Integrated Gradients,
+SmoothGrad): the sum over colour channels of |g_c|, scaled to [0, 1] by the maximum (the thesis's map,
+002 / the fairwashing code, which divide by the sum instead: a per-image constant). The engine's
+`Explanation.heatmap` stays the signed channel sum (Inspect's "Signed" view).
+"""
 
 from __future__ import annotations
 
@@ -36,4 +45,50 @@ def sum_to_one(h: torch.Tensor) -> torch.Tensor:
     return (flat / flat.sum(1, keepdim=True).clamp_min(_TINY)).view_as(h)
 
 
-NORMALIZERS = {"abs": abs_sum, "minmax": minmax, "clip_minmax": clip_minmax, "sum_to_one": sum_to_one}
+def abs_channels(native: torch.Tensor) -> torch.Tensor:
+    """Sum over channels of |g_c| ((B, C, H, W) -> (B, H, W)), scaled to [0, 1] by each image's max.
+
+    A (B, H, W) map has no channels left: |h| scaled by its max."""
+    flat = _per_image(abs_sum(native))
+    return (flat / flat.max(1, keepdim=True).values.clamp_min(_TINY)).view(
+        native.shape[0], *native.shape[-2:]
+    )
+
+
+NORMALIZERS = {
+    "abs": abs_sum,
+    "minmax": minmax,
+    "clip_minmax": clip_minmax,
+    "sum_to_one": sum_to_one,
+    "abs_channels": abs_channels,
+}
+# normalisations that read the method's native per-channel map rather than the channel-summed heatmap
+CHANNEL_NORMALIZATIONS = ("abs_channels",)
+# names a fooling config may give (`FoolConfig.normalization`); "none" = the engine's heatmap unchanged
+NAMED = ("clip_minmax", "minmax", "abs_sum", "sum_to_one", "abs_channels", "none")
+_CHANNEL_METHODS = ("gradient", "grad_x_input", "integrated_gradients", "smoothgrad")
+METHOD_MAPS = {m: "abs_channels" for m in _CHANNEL_METHODS}
+
+
+def method_normalization(method: str) -> str:
+    """The named normalisation of `method`'s map (see the module doc); clip + max-scale by default."""
+    return METHOD_MAPS.get(method, "clip_minmax")
+
+
+def method_map(
+    heatmap: torch.Tensor, native: torch.Tensor, method: str, name: str | None = None
+) -> torch.Tensor:
+    """The map of one explanation under the named normalisation (None = the method's convention).
+
+    `heatmap` (B, H, W) and `native` are an `Explanation`'s; a channel normalisation of a method whose
+    native map has no channels at input resolution (Grad-CAM's (B, h, w)) falls back to the heatmap.
+    """
+    name = name or method_normalization(method)
+    if name == "none":
+        return heatmap
+    if name in CHANNEL_NORMALIZATIONS:
+        channels = native.dim() == 4 and native.shape[-2:] == heatmap.shape[-2:]
+        return NORMALIZERS[name](native if channels else heatmap)
+    if name == "abs_sum":
+        return abs_sum(heatmap)
+    return NORMALIZERS[name](heatmap)

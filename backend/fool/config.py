@@ -172,6 +172,7 @@ class FoolConfig:
                 raise InvalidConfig(
                     f"Unknown model {self.model!r}: {err} Pick a checkpoint from the Models page."
                 ) from err
+            self.attack_params = ATTACKS[self.attack].resolve_classes(self.attack_params, list(card.classes))
             ATTACKS[self.attack].check_params(self.attack_params, card)
             self._check_labels(card)
         # One normal form: every attack and interpreter setting spelled out, so two configs that run

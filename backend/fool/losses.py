@@ -19,34 +19,20 @@ import torch
 import torch.nn.functional as F
 
 from backend.errors import InvalidConfig
+from backend.explain.normalize import NAMED, method_normalization
 from backend.fool.data import image_size
 from backend.fool.masks import MASKS, load_mask_file, resolve_mask
 from backend.forms import FieldSpec
 from backend.metrics.similarity import center_of_mass, pearson, topk_mask
 
-# Named normalisation steps of backend.explain.normalize usable before a loss.
-NORMALIZATIONS = ("clip_minmax", "minmax", "abs_sum", "sum_to_one", "none")
-# The papers' choice per interpreter: Heo et al. clip + min-max LRP_T / Grad-CAM; gradient-type maps
-# (already |.| summed over channels by the engine) are min-max scaled so they live on the same [0, 1].
-DEFAULT_NORMALIZATION = {
-    "gradcam": "clip_minmax",
-    "lrp_t": "clip_minmax",
-    "gradient_t": "clip_minmax",
-    "lrp": "clip_minmax",
-}
+# Named normalisation steps of backend.explain.normalize usable before a loss; by default each method's
+# one map convention (`backend.explain.normalize.METHOD_MAPS`): Heo et al.'s clip + max-scale for LRP_T /
+# Grad-CAM / LRP, the thesis's sum over channels of |g_c| (max-scaled) for the input-gradient methods.
+NORMALIZATIONS = NAMED
 
 
 def default_normalization(interpreter: str) -> str:
-    return DEFAULT_NORMALIZATION.get(interpreter, "minmax")
-
-
-def normalize_heatmap(h: torch.Tensor, name: str) -> torch.Tensor:
-    """Apply the named step of `backend.explain.normalize` per image ('none' = unchanged)."""
-    if name == "none":
-        return h
-    from backend.explain import normalize
-
-    return getattr(normalize, name)(h)
+    return method_normalization(interpreter)
 
 
 def _diagonal(h: torch.Tensor) -> float:
@@ -92,6 +78,10 @@ class Attack:
     def form_values(self, params: dict[str, Any], dataset: dict[str, Any] | None) -> dict[str, Any]:
         """The inverse of `form_params`: the form's values for a config's settings and dataset."""
         return self.normalize_params(params)
+
+    def resolve_classes(self, params: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+        """Settings that name classes, turned into the checkpoint's class indices (most attacks: none)."""
+        return params
 
     def check_params(self, params: dict[str, Any], card) -> None:
         """Refuse bad attack settings for a checkpoint (its image size, its classes)."""
@@ -379,13 +369,28 @@ class Active(Attack):
         values["pair_fraction"] = float((dataset or {}).get("pair_fraction", 0.5)) if pair else 0.0
         return values
 
+    def resolve_classes(self, params, classes):
+        """c1 / c2 may name classes ("circle", a WNID, a synonym): they become the card's indices."""
+        from backend.data.labels import class_index
+        from backend.errors import InvalidDataset
+
+        params = dict(params)
+        for key in ("c1", "c2"):
+            if isinstance(params.get(key), str):
+                try:
+                    params[key] = class_index(params[key], classes, f"Active fooling's {key}")
+                except InvalidDataset as err:
+                    raise InvalidConfig(str(err)) from err
+        return params
+
     def setup(self, params, size, num_classes):
         cfg = self.normalize_params(params)
         c1, c2 = cfg["c1"], cfg["c2"]
         for c in (c1, c2):
-            if not isinstance(c, int) or not 0 <= c < num_classes:
+            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < num_classes:
                 raise InvalidConfig(
-                    f"Active fooling classes must be class indices in [0, {num_classes}), got {c!r}."
+                    f"Active fooling classes must be class indices in [0, {num_classes}) or class names, "
+                    f"got {c!r}."
                 )
         if c1 == c2:
             raise InvalidConfig("Active fooling needs two different classes c1 and c2.")

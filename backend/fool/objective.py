@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from backend.fool.losses import Attack, classification_loss, default_normalization, normalize_heatmap
+from backend.explain.normalize import method_map
+from backend.fool.losses import Attack, classification_loss, default_normalization
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Interpreter:
                 train_mode=self.train_mode and create_graph,
                 **self.params,
             )
-            heat = normalize_heatmap(ex.heatmap, self.norm)
+            heat = method_map(ex.heatmap, ex.native, self.method, self.norm)
             maps.append(heat if create_graph else heat.detach())
             if logits is None:
                 logits = ex.logits

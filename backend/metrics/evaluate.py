@@ -147,14 +147,17 @@ def evaluate(
             }
         report["accuracy"][cid] = row
         weights = attack.weights(labels, attack_cfg).bool().cpu()
+        if not weights.any():
+            report.setdefault("notes", []).append(_no_judged_images(column, fc))
         for method in cfg["interpreters"]:
             interp = judging_interpreter(fc, method)
             kwargs = {"attack": attack, "attack_cfg": attack_cfg, "interpreter": interp, "batch_size": bs}
             t_fooled = per_image_test_losses(model, baseline, x, labels, **kwargs)[weights]
             t_base = per_image_test_losses(baseline, baseline, x, labels, **kwargs)[weights]
             report["fsr"].setdefault(method, {})[column] = {
-                "fooled": fsr(t_fooled, fc.attack),
-                "baseline": fsr(t_base, fc.attack),
+                "fooled": fsr(t_fooled, fc.attack) if len(t_fooled) else None,
+                "baseline": fsr(t_base, fc.attack) if len(t_base) else None,
+                "images": int(len(t_fooled)),
                 "test_loss_fooled": t_fooled.tolist(),
                 "test_loss_baseline": t_base.tolist(),
             }
@@ -211,6 +214,14 @@ def _accuracy_row(logits: torch.Tensor, labels: torch.Tensor, base_logits: torch
     }
 
 
+def _no_judged_images(column: str, fc: FoolConfig) -> str:
+    what = {
+        "unlabelled": "unlabelled two-object images (a shapes spec with 'pair')",
+        "labelled": "images labelled with the two classes",
+    }.get(fc.attack_params.get("images", ""), "images the attack is judged on")
+    return f"{column}: no FSR: none of these images is one of the {what} the attack is judged on."
+
+
 def format_report(report: dict) -> str:
     """The three tables as text, laid out as 001 Tables 2 and 3."""
     cols = [f"{m['attack']}/{m['interpreter']}" for m in report["models"]]
@@ -224,10 +235,12 @@ def format_report(report: dict) -> str:
         cells = []
         for c in cols:
             v = row.get(c)
-            cells.append(
-                f"{100 * v['fooled']:.1f} ({100 * v['baseline']:.1f})".rjust(width) if v else "-".rjust(width)
-            )
+            text = "-" if not v else "n/a" if v["fooled"] is None else f"{100 * v['fooled']:.1f}"
+            if v and v["baseline"] is not None:
+                text += f" ({100 * v['baseline']:.1f})"
+            cells.append(text.rjust(width))
         lines.append(method.ljust(16) + "".join(cells))
+    lines += report.get("notes", [])
     lines += [
         "",
         "Accuracy (%)".ljust(16) + "Pretrained".rjust(width) + "".join(c.rjust(width) for c in cols),

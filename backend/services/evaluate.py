@@ -128,7 +128,7 @@ def report_view(report: dict, similarity_measure: str = "spearman") -> EvalView:
     fsr_rows, matrix = [], []
     for method, row in report["fsr"].items():
         cells = [row.get(c) for c in cols]
-        matrix.append([c["fooled"] if c else float("nan") for c in cells])
+        matrix.append([c["fooled"] if c and c["fooled"] is not None else float("nan") for c in cells])
         for c, cell in zip(cols, cells):
             if cell:
                 fsr_rows.append(

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw
 
 from backend.cache import ResultCache, heatmap_key
 from backend.explain import METHODS, explain
+from backend.explain.normalize import method_map
 from backend.models.preprocessing import Preprocessing
 from backend.services.checkpoints import load_model
 from backend.services.figures import colorize
@@ -37,7 +38,11 @@ log = logging.getLogger("fooling_lab.inspect")
 
 @dataclass
 class Cell:
-    """One grid cell: the map at input resolution, the method's native map, the logits."""
+    """One grid cell: the map at input resolution, the method's native map, the logits.
+
+    `heatmap` is the method's one map convention (`backend.explain.normalize.method_map`, in [0, 1]):
+    the map a fooling attack optimises and evaluation and detection measure; `signed_map` is the
+    engine's signed channel sum (the "Signed" view)."""
 
     method: str
     card_id: str
@@ -50,6 +55,13 @@ class Cell:
     top: list[tuple[str, float]] = field(default_factory=list)
     key: str = ""  # the cache key: identifies the cell's content (photo, checkpoint, method, params)
     shared: bool = False  # computed once for several sessions that asked at the same time (not by us)
+    signed_map: np.ndarray | None = None  # (H, W), the engine's signed heatmap
+
+    def shown(self, *, signed: bool = False, native: bool = False) -> np.ndarray:
+        """What the page draws: the native map, the signed engine map, or (default) the method's map."""
+        if native:
+            return self.native
+        return self.signed_map if signed and self.signed_map is not None else self.heatmap
 
 
 def method_names(cost: str | None = None) -> list[str]:
@@ -123,7 +135,9 @@ def compute_cell(
                 device = next(model.parameters()).device
                 with _model_lock(model):  # sessions share the warm model; its hooks are not per thread
                     exp = explain(model, x.to(device), None, method, progress=progress, **full)
+                shown = method_map(exp.heatmap.detach(), exp.native.detach(), method)
                 fresh = {
+                    "map": shown[0].float().cpu().numpy(),
                     "heatmap": exp.heatmap[0].detach().float().cpu().numpy(),
                     "native": _native_2d(exp.native[0]),
                     "logits": exp.logits[0].detach().float().cpu().numpy(),
@@ -137,7 +151,8 @@ def compute_cell(
     return Cell(
         method=method,
         card_id=card.id,
-        heatmap=arrays["heatmap"],
+        heatmap=arrays["map"],
+        signed_map=arrays["heatmap"],
         native=arrays["native"],
         logits=arrays["logits"],
         image=view,
@@ -300,7 +315,7 @@ def cell_png(
             if key in _TILE_PNGS:
                 _TILE_PNGS.move_to_end(key)
                 return _TILE_PNGS[key]
-    heat = split[0] if split is not None else (cell.native if native else cell.heatmap)
+    heat = split[0] if split is not None else cell.shown(signed=signed, native=native)
     rgb = blend(cell.image, heat, opacity=opacity, colorscale=colorscale, signed=signed)
     img = Image.fromarray(rgb)
     scale = size / max(img.size)
@@ -342,7 +357,9 @@ def grid_png(
             cell = grid.get((method, card_id))
             if cell is None:
                 continue
-            rgb = blend(cell.image, cell.heatmap, opacity=opacity, colorscale=colorscale, signed=signed)
+            rgb = blend(
+                cell.image, cell.shown(signed=signed), opacity=opacity, colorscale=colorscale, signed=signed
+            )
             tile_img = Image.fromarray(rgb).resize((tile, tile), Image.Resampling.BILINEAR)
             img.paste(tile_img, (side + j * (tile + pad), head + i * (tile + pad)))
     buf = io.BytesIO()

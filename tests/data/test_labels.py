@@ -191,3 +191,28 @@ def test_lite0_on_sample_photos_in_folders_named_by_wnid_and_by_name(tmp_path, l
     assert "Images: 6 from folder" in printed and "6 labelled" in printed
     assert "tabby cat -> 281 tabby (synonym)" in printed
     assert f"Baseline top-1 {100 * top1:.1f}%, top-5 100.0%" in printed
+
+
+def test_dataset_specs_and_active_take_class_names(shapes_model):
+    from backend.data.datasets import validate_spec
+    from backend.fool.config import FoolConfig
+    from backend.models.registry import Registry
+
+    _, card = shapes_model
+    spec = {"kind": "shapes", "n": 20, "pair": ["Circle", "triangle"]}
+    assert validate_spec(spec)["pair"] == [0, 2]
+    with pytest.raises(InvalidDataset, match=r"'pair' names 'triangel'.*closest: 2 'triangle'"):
+        validate_spec({**spec, "pair": ["circle", "triangel"]})
+    cfg = FoolConfig.from_dict(
+        {
+            "model": card.id,
+            "dataset": spec,
+            "attack": "active",
+            "attack_params": {"c1": "circle", "c2": "TRIANGLE"},
+        }
+    ).validate(Registry())
+    assert (cfg.attack_params["c1"], cfg.attack_params["c2"]) == (0, 2)
+    with pytest.raises(InvalidConfig, match="Active fooling's c2 names 'rectangle'"):
+        FoolConfig.from_dict(
+            {"model": card.id, "dataset": spec, "attack": "active", "attack_params": {"c2": "rectangle"}}
+        ).validate(Registry())
