@@ -34,3 +34,43 @@ def test_set_overrides_parse_json_and_dotted_keys():
     assert cfg == {"attack_params": {"k": 0.2}, "lr": 0.01, "name": "my run", "steps": None}
     with pytest.raises(InvalidConfig, match="key=value"):
         apply_sets({}, ["lr"])
+
+
+def test_thesis_presets_run_on_a_cifar_vgg16_trained_on_shapes_or_are_refused(isolated_lab):
+    """Every thesis preset validates on a CIFAR VGG16 with the shapes' classes at 32 px (what `train
+    --architecture cifar_vgg16 --size 32` makes: no CIFAR-10 here); a CIFAR-10-class model without a
+    dataset is refused before anything runs, saying what to provide."""
+    from backend.data.shapes import SHAPE_CLASSES
+    from backend.fool.config import FoolConfig
+    from backend.fool.presets import resolve_config
+    from backend.models import zoo
+    from backend.models.preprocessing import Preprocessing
+    from backend.models.registry import Registry
+    from backend.models.train_config import validate_config
+
+    trained = validate_config({"architecture": "cifar_vgg16", "size": 32})
+    assert trained["name"] == "CIFAR VGG16 on 32 px shapes"
+    with pytest.raises(InvalidConfig, match="architecture must be one of"):
+        validate_config({"architecture": "resnet50"})
+    registry = Registry()
+    model = zoo.build("cifar_vgg16", 5)
+    pre = Preprocessing(32, None, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    card = registry.save(
+        model, name=trained["name"], architecture="cifar_vgg16", classes=list(SHAPE_CLASSES),
+        preprocessing=pre, kind="trained", config=trained,
+    )  # fmt: skip
+    thesis = [n for n in PRESETS if n.startswith("thesis-")]
+    for name in thesis:
+        cfg = FoolConfig.from_dict(resolve_config({"preset": name, "model": card.id})).validate(registry)
+        assert cfg.dataset["kind"] == "shapes", name
+        if cfg.attack == "target_heatmap":
+            assert cfg.attack_params["target"] == "cross", name
+        if cfg.interpreter == "lrp":
+            assert cfg.interpreter_params["composite"] == "zbox_zplus", name
+    spec = zoo.spec("cifar_vgg16")
+    cifar = registry.save(
+        model, name="cifar", architecture="cifar_vgg16", classes=spec.classes(),
+        preprocessing=spec.preprocessing, kind="uploaded",
+    )  # fmt: skip
+    with pytest.raises(InvalidConfig, match="CIFAR-10 images, which this machine does not have"):
+        resolve_config({"preset": thesis[0], "model": cifar.id})
