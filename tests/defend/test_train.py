@@ -99,7 +99,7 @@ def test_the_defend_job_trains_reports_and_records_the_defence(shapes_model, tmp
     _, base = shapes_model
     kind = get_kind("defend")
     config = kind.validate(short("pgd_linf", model=base.id, steps=4, batch_size=8, val_size=16))
-    assert config["params"]["epsilon"] == pytest.approx(8 / 255) and config["steps"] == 4
+    assert config["params"]["epsilon"] == pytest.approx(4 / 255) and config["steps"] == 4
     ctx = RecordingContext(tmp_path)
     result = kind.run(config, ctx)
     steps = [r for r in ctx.reports if "adv_ce" in r["metrics"]]
