@@ -238,7 +238,9 @@ def _mask(f: FieldSpec, prefix: str, ctx: FormContext, picture: Callable[[], np.
             if mask is None:
                 st.info(f"Nothing drawn yet: {f.title.lower()} is needed.", icon=":material/gesture:")
                 return None
-            st.caption(f"Drawn: {int(mask.sum())} of {size * size} pixels ({mask.mean():.0%}).")
+            st.caption(
+                f"Drawn {f.title.lower()}: {int(mask.sum())} of {size * size} pixels ({mask.mean():.0%})."
+            )
             return svc.save_array(mask, f.name)
     if mode == "Draw a rectangle":
         rows = st.slider(

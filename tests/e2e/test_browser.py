@@ -194,11 +194,11 @@ def _job_heading(page, job_id: str, state: str):
 
 
 def _wait_grid_drawn(page):
-    """Until the last element of the grid and its 4 x 2 charts are on the page; returns the charts."""
+    """Until the last element of the grid and its 4 x 2 cells (images) are on the page; returns them."""
     page.get_by_role("button", name="Download numbers (CSV)").wait_for(timeout=60_000)
-    charts = page.locator('[data-testid="stPlotlyChart"]')
-    charts.nth(7).wait_for(timeout=60_000)
-    return charts
+    cells = page.locator('[data-testid="stImage"]')
+    cells.nth(7).wait_for(timeout=60_000)
+    return cells
 
 
 def _settled_after(page, t0_ms: float, quiet_ms: float = 400.0, timeout_s: float = 60.0) -> float:
@@ -366,7 +366,7 @@ def _report(t: dict[str, float], artifacts_dir: Path) -> None:
         "Measured by `tests/e2e/test_browser.py` in headless chromium against `python -m backend serve`,",
         f"CPU only ({os.cpu_count()} cores), shapes CNN (32x32), 1 photo x 2 checkpoints x 4 fast methods.",
         "Reported, not asserted. *server* = the grid's compute time on the page; *browser* = from the",
-        "action until the page's last DOM change (first render: until all 8 charts are drawn).",
+        "action until the page's last DOM change (first render: until all 8 cells are drawn).",
         "",
         "| what | server (s) | browser (s) | target |",
         "| --- | --- | --- | --- |",
