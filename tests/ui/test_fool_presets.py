@@ -97,3 +97,28 @@ def test_every_fool_config_field_has_a_widget(lab, app_page):
     # the interpreter's own parameters, the LRP composite among them, and its target layer
     assert at.selectbox(key="f_ip_lrp_t_composite").value == "epsilon_alpha1beta0"
     assert at.selectbox(key="f_layer").value is None  # = the model's default target layer
+
+
+def test_a_new_attack_needs_no_page_change(lab, app_page, monkeypatch):
+    from backend.fool import losses
+    from backend.forms import FieldSpec
+
+    class Probe(losses.Location):  # a Location loss with two declared settings of its own
+        name, label, description = "probe", "Probe", "A test attack."
+        form = (
+            FieldSpec("mask", "mask", "frame"),
+            FieldSpec("strength", "float", 0.5, label="Strength", min=0.0, max=1.0),
+            FieldSpec("side", "choice", "left", label="Side", choices=("left", "right")),
+        )
+
+    monkeypatch.setitem(losses.ATTACKS, "probe", Probe())
+    at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
+    at.selectbox(key="f_attack").set_value("probe").run()
+    at.number_input(key="f_ap_probe_strength").set_value(0.25)
+    at.selectbox(key="f_ap_probe_side").set_value("right")
+    at.number_input(key="f_steps").set_value(2)
+    at.button(key="f_submit").click().run()
+    assert not messages(at), messages(at)
+    (job,) = jobs.list_jobs(kind="fool")
+    assert job.config["attack"] == "probe"
+    assert job.config["attack_params"] == {"mask": "frame", "strength": 0.25, "side": "right"}
