@@ -16,7 +16,14 @@ from backend.decoys.enhanced import GENERATORS, enhanced_saliency, saliency_maps
 from backend.decoys.generate import DecoySettings
 from backend.decoys.metrics import fidelity, sensitivity
 from backend.decoys.options import attack_defaults
-from backend.detect.inputs import check_checkpoint, check_method, load_checkpoint, load_images, merged
+from backend.detect.inputs import (
+    check_checkpoint,
+    check_method,
+    load_checkpoint,
+    load_images,
+    merged,
+    own_dataset,
+)
 from backend.errors import InvalidConfig
 from backend.jobs.kinds import JobContext, JobKind, register_kind
 from backend.metrics import similarity
@@ -27,7 +34,7 @@ DEFAULTS: dict = {
     "method": "gradient",
     "params": {},
     "generator": "optimize",
-    "dataset": {"kind": "shapes", "n": 8, "size": 64, "seed": 321},
+    "dataset": None,  # None: the checkpoint's own kind of images (detect.inputs.own_dataset)
     "images": 4,
     "decoys": {},  # DecoySettings fields
     "attacks": [],  # any of ATTACKS: perturb the input, compare S_S raw vs decoy-enhanced
@@ -59,6 +66,7 @@ def _validate(config: dict) -> dict:
     if int(cfg["images"]) < 1:
         raise InvalidConfig("Use at least one image.")
     settings = decoy_settings(cfg["decoys"])
+    cfg["dataset"] = own_dataset(cfg["checkpoint"], cfg["dataset"], int(cfg["images"]), 321)
     size = cfg["dataset"].get("size") if isinstance(cfg["dataset"], dict) else None
     if size is not None and settings.patch > int(size):
         raise InvalidConfig(f"Decoy patch size {settings.patch} is larger than the {size} px images.")

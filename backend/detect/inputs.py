@@ -43,6 +43,42 @@ def check_checkpoint(checkpoint_id: Any, role: str) -> str:
     return checkpoint_id
 
 
+def own_dataset(checkpoint_id: str, spec: dict | None, n: int, seed: int) -> dict:
+    """The images to test a checkpoint on: `spec` if it suits the model, else its own kind of data.
+
+    Shapes for a model of the shapes' classes (any architecture, at its input size), the sample photos
+    (augmented) for a model whose classes include theirs (ImageNet); never shapes for a model that does
+    not know them. Any other model needs a dataset of its own images; refused saying so.
+    """
+    from backend.data.datasets import label_check
+    from backend.data.shapes import SHAPE_CLASSES
+    from backend.errors import InvalidDataset
+    from backend.models.registry import Registry
+
+    card = Registry().card(checkpoint_id)
+    classes = list(card.classes)
+    if spec is not None:
+        if spec.get("kind") == "shapes" and not label_check(spec, classes)["labelled"]:
+            raise InvalidConfig(
+                f"{card.name} classifies {', '.join(classes[:3])}..., not shapes: test it on its own kind of "
+                "images (the sample photos for an ImageNet model, or a folder / zip of its images)."
+            )
+        try:
+            label_check(spec, classes)
+        except InvalidDataset as err:
+            raise InvalidConfig(f"dataset: {err}") from err
+        return spec
+    if classes == list(SHAPE_CLASSES):
+        size = (card.preprocessing or {}).get("size", 64)
+        return {"kind": "shapes", "n": int(n), "size": int(size), "seed": int(seed)}
+    if label_check({"kind": "samples"}, classes)["labelled"]:
+        return {"kind": "samples", "augment": max(1, -(-int(n) // 5)), "seed": int(seed)}
+    raise InvalidConfig(
+        f"{card.name} classifies {', '.join(classes[:3])}...: give a dataset of its own images "
+        "(a folder or zip, class folders named after its classes or unlabelled)."
+    )
+
+
 def load_checkpoint(checkpoint_id: str, device: str):
     """(model in eval mode, card, Preprocessing) from the registry."""
     from backend.models.preprocessing import Preprocessing

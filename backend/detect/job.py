@@ -16,6 +16,7 @@ from backend.detect.inputs import (
     load_checkpoint,
     load_images,
     merged,
+    own_dataset,
 )
 from backend.detect.noise_inputs import noise_input_test
 from backend.detect.options import TESTS, test_defaults
@@ -33,7 +34,7 @@ DEFAULTS: dict = {
     "method": "gradient",
     "params": {},
     "tests": list(TESTS),
-    "dataset": {"kind": "shapes", "n": 32, "size": 64, "seed": 123},
+    "dataset": None,  # None: the suspect's own kind of images (detect.inputs.own_dataset)
     "images": 32,
     **test_defaults(),  # noise_inputs, weight_noise, randomization: as backend.detect.options declares
 }
@@ -46,6 +47,7 @@ def _validate(config: dict) -> dict:
         if cfg[role] is not None:
             cfg[role] = check_checkpoint(cfg[role], role)
     cfg["reference"] = cfg["reference"] or cfg["baseline"]
+    cfg["dataset"] = own_dataset(cfg["suspect"], cfg["dataset"], int(cfg["images"]), 123)
     check_method(cfg["method"])
     bad = [t for t in cfg["tests"] if t not in TESTS]
     if bad or not cfg["tests"]:

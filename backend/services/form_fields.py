@@ -56,13 +56,14 @@ def run_values(
     seed: int,
 ) -> dict[str, Any]:
     """A detect / decoys form's shared part as job settings: its `fields` (method, images, ...) checked,
-    the method's `params` (at the model's own target layer), and `images` synthetic shapes at the
-    checkpoint's input size drawn with `seed`."""
-    from backend.services.checkpoints import registry
+    the method's `params` (at the model's own target layer), and `images` of the checkpoint's own kind
+    (`backend.detect.inputs.own_dataset`: shapes for a shapes model, the sample photos for an ImageNet
+    one) drawn with `seed`."""
+    from backend.detect.inputs import own_dataset
 
     values = forms.coerce_all(fields, common)
     params = method_params(values["method"], method_values)
     params.pop("layer", None)
     images = int(values["images"])
-    dataset = {"kind": "shapes", "n": images, "size": _input_size(registry().card(card_id)), "seed": seed}
+    dataset = own_dataset(card_id, None, images, seed)
     return values | {"params": params, "images": images, "dataset": dataset}

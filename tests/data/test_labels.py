@@ -216,3 +216,16 @@ def test_dataset_specs_and_active_take_class_names(shapes_model):
         FoolConfig.from_dict(
             {"model": card.id, "dataset": spec, "attack": "active", "attack_params": {"c2": "rectangle"}}
         ).validate(Registry())
+
+
+def test_detect_and_decoys_use_the_checkpoints_own_kind_of_images(shapes_model, lite0_card):
+    from backend.jobs.kinds import get_kind
+
+    _, card = shapes_model
+    detect, decoys = get_kind("detect"), get_kind("decoys")
+    assert detect.validate({"suspect": lite0_card.id})["dataset"]["kind"] == "samples"
+    assert decoys.validate({"checkpoint": lite0_card.id})["dataset"]["kind"] == "samples"
+    shapes = detect.validate({"suspect": card.id})["dataset"]
+    assert shapes["kind"] == "shapes" and shapes["size"] == 64
+    with pytest.raises(InvalidConfig, match="not shapes: test it on its own kind of images"):
+        detect.validate({"suspect": lite0_card.id, "dataset": {"kind": "shapes", "n": 4}})
