@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,23 @@ class ResultCache:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_shared: dict[tuple[str, int], ResultCache] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_cache() -> ResultCache:
+    """This process's open cache for the configured directory (diskcache objects are thread-safe).
+    Opening one costs tens of milliseconds (it writes its settings); a page run that reads eight cells
+    for each of thirty sessions should not pay that per request. Do not close it."""
+    settings = get_settings()
+    key = (str(settings.cache_dir), int(settings.cache_size_bytes))
+    with _shared_lock:
+        cache = _shared.get(key)
+        if cache is None:
+            cache = _shared[key] = ResultCache()
+        return cache
 
 
 def arrays_to_bytes(**arrays: np.ndarray) -> bytes:

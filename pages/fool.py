@@ -143,7 +143,8 @@ st.subheader("Attack")
 by_name = {f.name: f for f in FIELDS}
 values = form.render([by_name["attack"], by_name["interpreter"]], "f", ctx, columns=2)
 attack, interpreter = values["attack"], values["interpreter"]
-st.caption(svc.attack_description(attack))
+st.caption(f"**{svc.attack_labels()[attack]}**: {svc.attack_description(attack)}")
+st.caption(f"**{svc.method_label(interpreter)}**: {svc.method_description(interpreter)}")
 
 
 def picture():

@@ -36,6 +36,11 @@ def attack_labels() -> dict[str, str]:
     return {name: attack.label for name, attack in ATTACKS.items()}
 
 
+def method_description(method: str) -> str:
+    """The registry's one-sentence note on an explanation method (beside the interpreter choice)."""
+    return METHODS[method].description
+
+
 def attack_description(attack: str) -> str:
     """One sentence on what the attack does (its registry entry says)."""
     return ATTACKS[attack].description

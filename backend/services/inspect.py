@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from backend.cache import ResultCache, heatmap_key
+from backend.cache import ResultCache, heatmap_key, shared_cache
 from backend.explain import METHODS, explain
 from backend.explain.normalize import method_map
 from backend.models.preprocessing import Preprocessing
@@ -80,12 +81,44 @@ def resolved_params(method: str, params: dict | None = None) -> dict:
     return merged
 
 
+class _Memo:
+    """A small thread-safe LRU of results that depend only on their key (a cell's cache key, a photo's
+    sha256): what a redraw of a cached grid would otherwise recompute for every session."""
+
+    def __init__(self, size: int):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key, value):
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+_INPUTS = _Memo(64)  # (photo sha256, preprocessing) -> (x, view)
+_SIMILARITIES = _Memo(4096)  # (baseline cell key, cell key) -> similarity numbers
+_TILES = _Memo(512)  # (cell key, display options) -> PNG, ~50 kB each
+
+
 def model_input(photo: Photo, preprocessing: dict) -> tuple[torch.Tensor, np.ndarray]:
-    """The normalised (1, 3, H, W) input and the model's view of the photo as uint8 (H, W, 3)."""
+    """The normalised (1, 3, H, W) input and the model's view of the photo as uint8 (H, W, 3)
+    (memoised by the photo's sha256 and the preprocessing; treat both as read-only)."""
+    key = (getattr(photo, "sha256", None), json.dumps(preprocessing, sort_keys=True, default=str))
+    if key[0] is not None and (hit := _INPUTS.get(key)) is not None:
+        return hit
     prep = Preprocessing.from_dict(preprocessing)
     x = prep.to_tensor(photo.image)
     view = (prep.denormalize(x).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    return x.unsqueeze(0), view
+    out = (x.unsqueeze(0), view)
+    return _INPUTS.put(key, out) if key[0] is not None else out
 
 
 def top_predictions(logits: np.ndarray, classes: Sequence[str], k: int = TOP_K) -> list[tuple[str, float]]:
@@ -123,7 +156,7 @@ def compute_cell(
     full = resolved_params(method, params)
     key = heatmap_key(photo.sha256, card.sha256, method, full)
     start = time.perf_counter()
-    with ResultCache() if cache is None else contextlib.nullcontext(cache) as store:
+    with contextlib.nullcontext(shared_cache() if cache is None else cache) as store:
         arrays = store.get_arrays(key)
         cached, shared = arrays is not None, False
         if arrays is None:
@@ -214,7 +247,7 @@ def compute_grid(
             errors.append(f"{method_label(m)}: {err}")
     todo = [(m, cid) for m in methods if m in resolved for cid in card_ids if cid in cards]
     cells: dict[tuple[str, str], Cell] = {}
-    with ResultCache() as cache:
+    with contextlib.nullcontext(shared_cache()) as cache:
         for n, (m, cid) in enumerate(todo):
             label = f"{method_label(m)} · {cards[cid].name}"
             progress = on_cell(n, len(todo), label, METHODS[m].cost == "heavy") if on_cell else None
@@ -258,12 +291,21 @@ def similarity(baseline: np.ndarray, other: np.ndarray, k: float = 0.1) -> dict[
 def grid_similarities(
     grid: dict[tuple[str, str], Cell], baseline: str
 ) -> dict[tuple[str, str], dict[str, float]]:
-    """Similarity of every non-baseline cell to the baseline's cell of the same method."""
-    return {
-        (method, card_id): similarity(grid[(method, baseline)].heatmap, cell.heatmap)
-        for (method, card_id), cell in grid.items()
-        if card_id != baseline and (method, baseline) in grid
-    }
+    """Similarity of every non-baseline cell to the baseline's cell of the same method (memoised by
+    the two cells' cache keys: SSIM and Spearman cost more than reading the cells back)."""
+    out = {}
+    for (method, card_id), cell in grid.items():
+        if card_id == baseline or (method, baseline) not in grid:
+            continue
+        base = grid[(method, baseline)]
+        key = (base.key, cell.key) if base.key and cell.key else None
+        sims = _SIMILARITIES.get(key) if key else None
+        if sims is None:
+            sims = similarity(base.heatmap, cell.heatmap)
+            if key:
+                _SIMILARITIES.put(key, sims)
+        out[(method, card_id)] = dict(sims)
+    return out
 
 
 def split_view(left: np.ndarray, right: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:
@@ -288,10 +330,7 @@ def blend(
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-_TILE_PNGS: OrderedDict[tuple, bytes] = OrderedDict()
-_TILE_LOCK = threading.Lock()
 TILE_PX = 256
-_MAX_TILES = 512  # ~50 kB each: the drawn grids of a class's sessions, shared
 
 
 def cell_png(
@@ -310,11 +349,8 @@ def cell_png(
     the cell's cache key and the display options, so thirty sessions showing one cell encode it once.
     `split=(map, cut)` draws `map` (the compare view) with a white line before column `cut`."""
     key = (cell.key, round(opacity, 3), colorscale, signed, native, size, None if split is None else split[1])
-    if split is None and cell.key:
-        with _TILE_LOCK:
-            if key in _TILE_PNGS:
-                _TILE_PNGS.move_to_end(key)
-                return _TILE_PNGS[key]
+    if split is None and cell.key and (hit := _TILES.get(key)) is not None:
+        return hit
     heat = split[0] if split is not None else cell.shown(signed=signed, native=native)
     rgb = blend(cell.image, heat, opacity=opacity, colorscale=colorscale, signed=signed)
     img = Image.fromarray(rgb)
@@ -327,12 +363,7 @@ def cell_png(
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=1)
     data = buf.getvalue()
-    if split is None and cell.key:
-        with _TILE_LOCK:
-            _TILE_PNGS[key] = data
-            while len(_TILE_PNGS) > _MAX_TILES:
-                _TILE_PNGS.popitem(last=False)
-    return data
+    return _TILES.put(key, data) if split is None and cell.key else data
 
 
 def grid_png(

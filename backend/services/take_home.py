@@ -64,7 +64,9 @@ def inspect_report(
             cell = grid.get((m, cid))
             if cell is None:
                 continue
-            rgb = blend(cell.image, cell.heatmap, opacity=opacity, colorscale=colorscale, signed=signed)
+            rgb = blend(
+                cell.image, cell.shown(signed=signed), opacity=opacity, colorscale=colorscale, signed=signed
+            )
             sim = sims.get((m, cid))
             note = "baseline" if cid == baseline else ""
             if sim is not None:

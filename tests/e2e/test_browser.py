@@ -1,9 +1,12 @@
-"""End to end in a real chromium: the app and a queue worker on loopback, an empty temp lab.
+"""End to end in a real chromium: the app and a queue worker on loopback, an empty temp lab, served in
+classroom mode (every browser session a student until it enters the presenter passphrase).
 
 The lab seeds itself like a classroom first start (train the shapes model, fool a copy, through the
 queue). Then: upload photos, see heatmaps of the two seeded checkpoints, draw a Location mask and
 submit a short fooling job from the form, watch it reach "succeeded" in Jobs, open its checkpoint in
-Inspect, evaluate the pair. Timings are reported, not asserted.
+Inspect, evaluate the pair. Timings are reported, not asserted. The same served lab (one per module:
+seeding costs a minute) then takes four sessions at once (each cell computed once for all of them)
+and checks what a student and the presenter may do.
 """
 
 from __future__ import annotations
@@ -87,12 +90,21 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-@pytest.fixture
-def served_lab(tmp_path, monkeypatch):
-    """A worker and the app on a free port over an empty lab, seeded like a classroom first start
-    (through the queue, with a quick plan): the trained shapes model and its fooled child."""
+PASSPHRASE = "e2e-presenter-words"
+
+
+@pytest.fixture(scope="module")
+def served_lab(tmp_path_factory):
+    """A worker and the app (`serve --classroom` on loopback) on a free port over an empty lab, seeded
+    like a classroom first start (through the queue, with a quick plan): the trained shapes model and
+    its fooled child. One per module: the tests below share it."""
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip("chromium is not installed (./lab test installs it)")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield from _served_lab(tmp_path_factory.mktemp("served"), monkeypatch)
+
+
+def _served_lab(tmp_path, monkeypatch):
     from backend.services import demo
 
     env = dict(os.environ)
@@ -101,6 +113,7 @@ def served_lab(tmp_path, monkeypatch):
         "FOOLING_LAB_MODELS": str(tmp_path / "models"),
         "FOOLING_LAB_DEVICE": "cpu",
         "FOOLING_LAB_SEED_DEMO": "0",  # the app's sidebar would seed with the full classroom plan
+        "FOOLING_LAB_PRESENTER_PASSPHRASE": PASSPHRASE,
         "OMP_NUM_THREADS": "1",
     }
     env.pop("FOOLING_LAB_QUEUE_URL", None)
@@ -111,7 +124,17 @@ def served_lab(tmp_path, monkeypatch):
     port = _free_port()
     logs = tmp_path / "logs"
     logs.mkdir()
-    serve = [sys.executable, "-m", "backend", "serve", "--port", str(port), "--address", "127.0.0.1"]
+    serve = [
+        sys.executable,
+        "-m",
+        "backend",
+        "serve",
+        "--port",
+        str(port),
+        "--address",
+        "127.0.0.1",
+        "--classroom",
+    ]
     proc = subprocess.Popen(
         serve,
         cwd=ROOT,
@@ -142,6 +165,7 @@ def served_lab(tmp_path, monkeypatch):
             "first_note": first_note,
             "seeded_s": seeded_s,
             "logs": logs,
+            "data": tmp_path / "data",
         }
     finally:
         _stop(proc)
@@ -158,13 +182,15 @@ def _check_seeding(lab: dict) -> None:
     for key in ("train_job", "shapes_fool_job"):
         record = jobs.get(state[key])
         assert record.state == "succeeded", record.error
-    assert sorted(r.kind for r in jobs.list_jobs()) == ["fool", "train"]  # the quick plan has no Lite0
+    assert "lite0_job" not in state  # the quick plan has no Lite0
     assert base.kind == "trained" and base.architecture == "shapes_cnn" and base.preprocessing["size"] == 32
     assert fooled.kind == "fooled" and fooled.parent == base.id
     assert fooled.config["attack"] == "location" and fooled.config["interpreter"] == "gradcam"
     assert fooled.config["steps"] == QUICK_SEED.shapes_fool["steps"]
     assert ("Shapes CNN on synthetic shapes", base.id, fooled.id) in demo.demo_pairs()
-    assert demo.advance(QUICK_SEED) is None and len(jobs.list_jobs()) == 2  # done: nothing more queued
+    seeded = {state["train_job"], state["shapes_fool_job"]}
+    assert demo.advance(QUICK_SEED) is None  # done: nothing more queued
+    assert {r.id for r in jobs.list_jobs() if r.owner is None} == seeded
 
 
 def _photo_png(cx: int = 150) -> bytes:
@@ -182,9 +208,7 @@ def _grid_caption(page, timeout_ms: int) -> tuple[int, float, int]:
     loc = page.get_by_text(re.compile(r"Grid ready: \d+ cells"))
     loc.first.wait_for(timeout=timeout_ms)
     text = loc.first.inner_text()
-    cells, secs, hits = re.search(
-        r"Grid ready: (\d+) cells in ([\d.]+) s \((\d+) from cache\)", text
-    ).groups()
+    cells, secs, hits = re.search(r"Grid ready: (\d+) cells in ([\d.]+) s \((\d+) from cache", text).groups()
     return int(cells), float(secs), int(hits)
 
 
@@ -194,11 +218,17 @@ def _job_heading(page, job_id: str, state: str):
 
 
 def _wait_grid_drawn(page):
-    """Until the last element of the grid and its 4 x 2 cells (images) are on the page; returns them."""
+    """Until the last element of the grid and its 4 x 2 cell images are on the page (loaded); returns
+    the images."""
     page.get_by_role("button", name="Download numbers (CSV)").wait_for(timeout=60_000)
-    cells = page.locator('[data-testid="stImage"]')
-    cells.nth(7).wait_for(timeout=60_000)
-    return cells
+    images = page.locator('[data-testid="stImage"] img')
+    images.nth(7).wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => { const i = [...document.querySelectorAll('[data-testid=stImage] img')];"
+        " return i.length >= 8 && i.every(x => x.complete && x.naturalWidth > 0); }",
+        timeout=60_000,
+    )
+    return images
 
 
 def _settled_after(page, t0_ms: float, quiet_ms: float = 400.0, timeout_s: float = 60.0) -> float:
@@ -231,10 +261,10 @@ def _draw_mask(page, corners=((0.2, 0.2), (0.6, 0.2), (0.6, 0.6), (0.2, 0.6))) -
     for x, y in [*at[1:], at[0]]:
         page.mouse.move(x, y, steps=8)
     page.mouse.up()
-    caption = page.get_by_text(re.compile(r"Drawn mask: \d+ of"))
+    caption = page.get_by_text(re.compile(r"Drawn( mask)?: \d+ of"))
     caption.first.wait_for(timeout=30_000)
     _wait_idle(page)
-    return int(re.search(r"Drawn mask: (\d+) of", caption.first.inner_text()).group(1))
+    return int(re.search(r"Drawn(?: mask)?: (\d+) of", caption.first.inner_text()).group(1))
 
 
 def _wait_idle(page) -> None:
@@ -263,11 +293,11 @@ def test_seeded_lab_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tm
             t0 = time.perf_counter()
             page.locator('input[type="file"]').first.set_input_files([str(photo), str(other)])
             cells, server_s, hits = _grid_caption(page, 120_000)
-            charts = _wait_grid_drawn(page)
+            images = _wait_grid_drawn(page)
             timings["first_render_browser_s"] = time.perf_counter() - t0
             timings["first_render_server_s"] = server_s
             assert (cells, hits) == (8, 0)
-            assert charts.count() >= 8
+            assert images.count() >= 8
             _wait_idle(page)
             page.screenshot(path=str(artifacts_dir / "e2e-1-inspect.png"), full_page=True)
 
@@ -300,7 +330,7 @@ def test_seeded_lab_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tm
                 _wait_idle(page)
             drawn = _draw_mask(page)  # a lasso square over 0.2..0.6 of the 32 px picture
             assert 12**2 <= drawn <= 14**2, drawn
-            (saved,) = (tmp_path / "data" / "uploads" / "masks").glob("mask-*.npy")
+            (saved,) = (served_lab["data"] / "uploads" / "masks").glob("mask-*.npy")
             assert int(np.load(saved, allow_pickle=False).sum()) == drawn
             page.screenshot(path=str(artifacts_dir / "e2e-2-fool.png"), full_page=True)
             page.get_by_role("button", name="Submit fooling job").click()
@@ -359,6 +389,98 @@ def test_seeded_lab_upload_inspect_fool_watch_open(served_lab, artifacts_dir, tm
     _report(timings, artifacts_dir)
 
 
+def _errors(page) -> list[str]:
+    """Error boxes and exceptions on a page (none expected)."""
+    boxes = page.locator('[data-testid="stAlertContentError"], [data-testid="stException"]')
+    return [boxes.nth(i).inner_text() for i in range(boxes.count())]
+
+
+def _shared_caption(page, timeout_ms: int) -> tuple[int, int, int]:
+    """(cells, from cache, shared with another session) of the grid caption."""
+    loc = page.get_by_text(re.compile(r"Grid ready: \d+ cells"))
+    loc.first.wait_for(timeout=timeout_ms)
+    text = loc.first.inner_text()
+    cells, hits = re.search(r"Grid ready: (\d+) cells in [\d.]+ s \((\d+) from cache", text).groups()
+    shared = re.search(r"(\d+) shared with other sessions", text)
+    return int(cells), int(hits), int(shared.group(1)) if shared else 0
+
+
+@pytest.mark.timeout(300)
+def test_sessions_at_once_compute_each_cell_once(served_lab, artifacts_dir):
+    """Four students open the same comparison at the same moment: no error anywhere, every session
+    gets all 8 cells, and the 8 distinct cells are computed once in all (the rest come from the
+    cache or from the computation another session started: single-flight)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, base, copy_card = served_lab["url"], served_lab["base"], served_lab["copy"]
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pages = [browser.new_context(viewport={"width": 1400, "height": 2400}).new_page() for _ in range(4)]
+        try:
+            for page in pages:
+                page.goto(f"{url}/inspect?ckpt={base.id},{copy_card.id}")
+            for page in pages:
+                page.get_by_text("Explanation methods").wait_for(timeout=60_000)
+                _wait_idle(page)
+            for page in pages:  # as close together as one driver can click
+                page.get_by_text("Sample photos", exact=True).click()
+            counts = [_shared_caption(page, 120_000) for page in pages]
+            for page in pages:
+                _wait_grid_drawn(page)
+                _wait_idle(page)
+            assert [_errors(page) for page in pages] == [[]] * 4
+            assert [c[0] for c in counts] == [8] * 4
+            computed = sum(cells - hits - shared for cells, hits, shared in counts)
+            assert computed == 8, counts  # one computation per distinct cell across the sessions
+            pages[0].screenshot(path=str(artifacts_dir / "e2e-6-four-sessions.png"), full_page=True)
+        except Exception:
+            pages[0].screenshot(path=str(artifacts_dir / "e2e-failure-sessions.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(300)
+def test_student_cannot_delete_or_cancel_others_presenter_can(served_lab, artifacts_dir):
+    """A student session: the join QR code on the Demo page, no Delete on Models, no Cancel/Retry on
+    the lab's jobs. The same session after the presenter passphrase: Delete is there."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, seed = served_lab["url"], served_lab["seed"]
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        try:
+            page.goto(url)
+            page.get_by_text("Scan to join").wait_for(timeout=60_000)  # classroom mode: the QR code
+            page.get_by_text("Join this class").wait_for(timeout=10_000)
+            page.goto(f"{url}/jobs?job={seed['train_job']}")
+            page.get_by_text("Submitted by the lab").wait_for(timeout=60_000)
+            _wait_idle(page)
+            assert page.get_by_role("button", name="Retry").count() == 0
+            assert page.get_by_role("button", name="Cancel").count() == 0
+            page.get_by_role("link", name="Models").click()
+            page.get_by_text("is for the presenter").wait_for(timeout=60_000)
+            _wait_idle(page)
+            page.get_by_text("Lineage graph, raw card").first.click()
+            _wait_idle(page)
+            assert page.get_by_role("button", name="Delete").count() == 0
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            sidebar.get_by_text("· student").click()
+            sidebar.get_by_label("Presenter passphrase").fill(PASSPHRASE)
+            sidebar.get_by_role("button", name="Unlock presenter mode").click()
+            sidebar.get_by_text("· presenter").wait_for(timeout=60_000)
+            _wait_idle(page)
+            page.get_by_text("Classroom: disk, quotas, folders").wait_for(timeout=60_000)
+            page.get_by_text(re.compile("Lineage graph, raw card, rename, delete")).first.click()
+            page.get_by_role("button", name="Delete").first.wait_for(timeout=30_000)
+            assert _errors(page) == []
+            page.screenshot(path=str(artifacts_dir / "e2e-7-presenter.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(artifacts_dir / "e2e-failure-presenter.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
 def _report(t: dict[str, float], artifacts_dir: Path) -> None:
     lines = [
         "# Dashboard timing (end-to-end browser test)",
@@ -366,7 +488,7 @@ def _report(t: dict[str, float], artifacts_dir: Path) -> None:
         "Measured by `tests/e2e/test_browser.py` in headless chromium against `python -m backend serve`,",
         f"CPU only ({os.cpu_count()} cores), shapes CNN (32x32), 1 photo x 2 checkpoints x 4 fast methods.",
         "Reported, not asserted. *server* = the grid's compute time on the page; *browser* = from the",
-        "action until the page's last DOM change (first render: until all 8 cells are drawn).",
+        "action until the page's last DOM change (first render: until all 8 cell images are loaded).",
         "",
         "| what | server (s) | browser (s) | target |",
         "| --- | --- | --- | --- |",
