@@ -24,8 +24,19 @@ from backend.config import get_settings
 from backend.errors import InvalidConfig, InvalidDataset, NotAllowed, QuotaExceeded
 
 # Config keys that name checkpoints, in any job kind's config (fool: model; evaluate: baseline, fooled;
-# detect: suspect, baseline, reference; decoys: checkpoint, baseline; tabular: model, suspect, without).
-CHECKPOINT_KEYS = ("model", "baseline", "fooled", "suspect", "reference", "checkpoint", "without")
+# detect: suspect, baseline, reference; decoys: checkpoint, baseline; tabular: model, suspect, without;
+# defend: model; defend_evaluate: base, defended, reference).
+CHECKPOINT_KEYS = (
+    "model",
+    "baseline",
+    "fooled",
+    "suspect",
+    "reference",
+    "checkpoint",
+    "without",
+    "base",
+    "defended",
+)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import streamlit as st
 from backend.services import defend as svc
 from backend.services.figures import line_chart
 from pages._form import render, set_values
-from pages._ui import ensure_routed, follow_job, guard, pick_checkpoint, pick_run
+from pages._ui import ensure_routed, follow_job, guard, pick_checkpoint, pick_run, session
 
 ensure_routed()
 POLL_SECONDS = 1.5
@@ -64,7 +64,7 @@ with train_tab:
             config = svc.build_train_config(
                 base, defence, values, preset, steps=int(steps), lr=float(lr), name=name or None
             )
-            st.session_state["def_job"] = svc.submit("defend", config)
+            st.session_state["def_job"] = svc.submit("defend", config, session=session())
             st.success(f"Defence job `{st.session_state['def_job']}` queued.")
     follow_job("def_job", POLL_SECONDS)
 
@@ -100,7 +100,7 @@ with measure_tab:
                 methods=methods,
                 fooling={"steps": int(fool_steps)},
             )
-            st.session_state["def_eval_job"] = svc.submit("defend_evaluate", config)
+            st.session_state["def_eval_job"] = svc.submit("defend_evaluate", config, session=session())
             st.success(f"Measurement job `{st.session_state['def_eval_job']}` queued.")
     follow_job("def_eval_job", POLL_SECONDS)
 

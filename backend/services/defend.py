@@ -125,10 +125,11 @@ def sections() -> dict[str, str]:
     return {s: labels[s] + ("" if s in DEFAULT_SECTIONS else " — not by default") for s in SECTIONS}
 
 
-def submit(kind: str, config: dict) -> str:
-    from backend import jobs
+def submit(kind: str, config: dict, *, session=None) -> str:
+    """Queue a defend / defend_evaluate job for `session` (quota and disk budget: `services.policy`)."""
+    from backend.services import job_follow
 
-    return jobs.submit(kind, config)
+    return job_follow.submit(kind, config, session=session)
 
 
 def runs(base: str | None = None) -> list[JobRecord]:

@@ -29,7 +29,7 @@ from backend.singleflight import FLIGHTS
 FEEDS_KEY = "_job_follow_feeds"
 # Kinds that only measure (they make no checkpoint): the same config asked for while one is queued or
 # running joins that job instead of queueing a copy (a class pressing "Run evaluation" together).
-SHARED_KINDS = ("evaluate", "detect", "decoys", "tabular_report")
+SHARED_KINDS = ("evaluate", "detect", "decoys", "tabular_report", "defend_evaluate")
 
 
 def submit(kind: str, config: dict, *, session: Session | None = None) -> str:
