@@ -75,7 +75,11 @@ st.download_button(
 )
 with guard("Results"):
     if result.get("report"):
-        st.markdown(f"**Report card** — {result['report']['summary']}")
+        compared = result["report"].get("compared_with")
+        st.markdown(
+            f"**Report card** — {result['report']['summary']}"
+            + (f"  \nCompared with {compared}." if compared else "")
+        )
         st.dataframe(svc.finding_rows(result), hide_index=True)
     else:
         st.info("No baseline in this run: the numbers below are the suspect's alone (no report card).")

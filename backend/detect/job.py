@@ -22,6 +22,7 @@ from backend.detect.noise_inputs import noise_input_test
 from backend.detect.options import TESTS, test_defaults
 from backend.detect.randomization import cascading_randomization
 from backend.detect.reference import similarity_report
+from backend.detect.references import reference_for, save_reference
 from backend.detect.report import report_card
 from backend.detect.weight_noise import MODES, weight_noise_sweep
 from backend.errors import InvalidConfig
@@ -36,6 +37,9 @@ DEFAULTS: dict = {
     "tests": list(TESTS),
     "dataset": None,  # None: the suspect's own kind of images (detect.inputs.own_dataset)
     "images": 32,
+    # keep the suspect's results as the clean reference of its architecture and method (detect.references):
+    # a later card without a clean twin compares with them
+    "save_reference": False,
     **test_defaults(),  # noise_inputs, weight_noise, randomization: as backend.detect.options declares
 }
 
@@ -60,6 +64,26 @@ def _validate(config: dict) -> dict:
     if int(cfg["noise_inputs"]["n"]) < 2 or int(cfg["images"]) < 1 or int(cfg["randomization"]["images"]) < 1:
         raise InvalidConfig("Use at least 2 noise inputs and at least 1 image.")
     return cfg
+
+
+def _card(results: dict, scard, cfg: dict) -> dict | None:
+    """The report card against the clean twin, else against the architecture's clean reference numbers
+    (`detect.references`), saying which it used; None when there is neither (the card says how to get one)."""
+    if "baseline" in results:
+        card = report_card(results["baseline"], results["suspect"])
+        return {**card, "compared_with": f"the clean twin {cfg['baseline']}"}
+    ref = reference_for(scard.architecture, cfg["method"])
+    if ref is None:
+        return {
+            "findings": [],
+            "flagged_by": [],
+            "compared_with": None,
+            "summary": f"No clean twin and no reference numbers for {scard.architecture} / {cfg['method']}: "
+            "give a baseline, or run this job once on a clean checkpoint of that architecture with "
+            "save_reference=true.",
+        }
+    card = report_card(ref["results"], results["suspect"])
+    return {**card, "compared_with": f"reference numbers: {ref['source']}"}
 
 
 def _maps_npz(maps: dict[str, torch.Tensor]) -> bytes:
@@ -144,10 +168,15 @@ class DetectJob(JobKind):
             results[role], shown = measure(model, x, labels, shape, cfg, reference_maps, report)
             maps.update({f"{role}/{k}": v for k, v in shown.items()})
         summary = {"config": cfg, "suspect_name": scard.name, **results}
-        if "baseline" in results:
-            summary["report"] = report_card(results["baseline"], results["suspect"])
-            ctx.log(summary["report"]["summary"])
-            ctx.add_artifact("report", summary["report"], label="Report card")
+        if cfg["save_reference"]:
+            source = f"{scard.name} ({scard.id}), {cfg['images']} images of {cfg['dataset'].get('kind')}"
+            save_reference(scard.architecture, cfg["method"], results["suspect"], source)
+            ctx.log(f"kept as the {scard.architecture}/{cfg['method']} reference: {source}")
+        card = _card(results, scard, cfg)
+        if card is not None:
+            summary["report"] = card
+            ctx.log(card["summary"])
+            ctx.add_artifact("report", card, label="Report card")
         ctx.add_artifact("maps", _maps_npz(maps), label="detect_maps.npz")
         ctx.progress(1.0, message="done")
         return summary
