@@ -143,3 +143,12 @@ def test_retry_waits_for_a_live_runner_but_not_for_a_dead_consumer(lab, monkeypa
         jobs.retry("alive")  # its supervisor is still stopping the runner: never two runs at once
     assert jobs.retry("orphan") == "orphan"  # its consumer is dead (stale heartbeat): safe to re-run
     assert jobs.get("orphan").state == "queued" and get_huey()[0].pending_count() == 1
+
+
+def test_records_keep_their_owner_and_list_filters_by_it(store):
+    for job_id, owner in (("a", "ada"), ("b", "bob"), ("c", None)):
+        store.create(JobRecord(id=job_id, kind="selftest", config={}, owner=owner))
+    assert [r.id for r in store.list(owner="ada")] == ["a"]
+    assert (store.get("b").owner, store.get("c").owner) == ("bob", None)
+    assert {r.id for r in store.list()} == {"a", "b", "c"}
+    assert [r.id for r in store.list(state="queued", kind="selftest", owner="bob")] == ["b"]
