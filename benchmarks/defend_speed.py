@@ -136,7 +136,7 @@ def main() -> None:
     removal = road_vs_roar(args.device, args.images, args.roar_train, args.roar_epochs)
     text = "\n".join(
         [
-            "## defend_speed: a defence's training step vs a plain step; ROAD vs ROAR",
+            "# Defence cost: a defence's training step vs a plain step; ROAD vs ROAR",
             "",
             f"Shapes CNN (seed 0), batch {args.batch}, Adam; median of {args.repeats} interleaved runs. "
             + machine_description(args.device)

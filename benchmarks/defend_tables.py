@@ -48,7 +48,7 @@ def tables(result: dict) -> list[str]:
             for c, r in f["rows"].items()
         ]
         out += [
-            f"### Does the defence stop the fooling? `{f['preset']}`, {f['steps']} steps",
+            f"## Does the defence stop the fooling? `{f['preset']}`, {f['steps']} steps",
             "",
             markdown_table(
                 ["model", "FSR %", "steps to FSR 50%", "top-1 before %", "top-1 after %", "cost (points)"],
@@ -76,7 +76,7 @@ def tables(result: dict) -> list[str]:
         ]
         a = result["config"]["attack"]
         out += [
-            f"### Accuracy, under PGD-{a['norm']} {a['epsilon'] * 255:.0f}/255, gradient norm, alignment",
+            f"## Accuracy, under PGD-{a['norm']} {a['epsilon'] * 255:.0f}/255, gradient norm, alignment",
             "",
             markdown_table(
                 [
@@ -99,7 +99,7 @@ def tables(result: dict) -> list[str]:
             for c, per in result["input_attacks"].items()
         ]
         out += [
-            "### Input attacks on explanations (top-k intersection / Spearman with the original map)",
+            "## Input attacks on explanations (top-k intersection / Spearman with the original map)",
             "",
             markdown_table(["model", *attacks], rows),
             "",
@@ -109,7 +109,7 @@ def tables(result: dict) -> list[str]:
             [p["norm"], f"{p['epsilon']:.4g}", f"{p['alignment']:.3f}"] for p in result["alignment"]["points"]
         ]
         out += [
-            "### Alignment |<x, g>| / ||g|| against epsilon",
+            "## Alignment |<x, g>| / ||g|| against epsilon",
             "",
             markdown_table(["norm", "epsilon", "alignment"], rows),
             "",
@@ -127,7 +127,7 @@ def tables(result: dict) -> list[str]:
                     rows.append([n[c], order, method, pct(r["clean"]), *(pct(a) for a in accs)])
         fr = next(iter(result[key].values()))["fractions"]
         out += [
-            f"### {title}: accuracy % after removing the share of pixels",
+            f"## {title}: accuracy % after removing the share of pixels",
             "",
             markdown_table(["model", "order", "ranking", "0%", *(f"{int(100 * f)}%" for f in fr)], rows),
             "",
@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("results", nargs="+", type=Path)
     ap.add_argument("--note", default="")
     args = ap.parse_args()
-    lines = ["## Defences against fooling, and faithfulness (shapes CNN)", ""]
+    lines = ["# Defences against fooling, and faithfulness (shapes CNN)", ""]
     if args.note:
         lines += [args.note, ""]
     for path in args.results:

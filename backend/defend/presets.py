@@ -77,7 +77,8 @@ _SHAPES: dict[str, dict[str, Any]] = {
     "pgd_linf": {"params": {"epsilon": 4 / 255, "step_size": 1 / 255, "iterations": 5, "clean_weight": 0.5}},
     "pgd_l2": {"params": {"epsilon": 0.5, "step_size": 0.2, "iterations": 5, "clean_weight": 0.5}},
     "distillation": {"params": {"temperature": 20.0, "teacher_fraction": 0.5}, "steps": 300},
-    "jacobian": {"params": {"lam": 0.02, "target": "logit"}},
+    # lam 0.03 / 60 steps: gradient norm 8.4 -> 3.8 at +1.5 points (tests); lam 0.02 / 200 steps cost 4.7
+    "jacobian": {"params": {"lam": 0.03, "target": "logit"}, "steps": 60},
     "alignment": {"params": {"lam": 1.0}},
     "atex": {"params": {"epsilon": 4.0, "samples": 4, "lam": 1.0, "pick": "mean"}},
 }
