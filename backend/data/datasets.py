@@ -97,7 +97,10 @@ def _pair_options(spec: dict) -> dict:
     pair, k = spec["pair"], len(SHAPE_CLASSES)
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
         raise InvalidDataset(f"'pair' must be two different shape classes (names or indices), got {pair!r}")
-    pair = [class_index(c, SHAPE_CLASSES, "'pair'") for c in pair]
+    try:
+        pair = [class_index(c, SHAPE_CLASSES, "'pair'") for c in pair]
+    except InvalidDataset as err:
+        raise InvalidDataset(f"'pair' must be two different shape classes (names or indices): {err}") from err
     if pair[0] == pair[1]:
         raise InvalidDataset(
             f"'pair' must be two different classes in [0, {k}) ({SHAPE_CLASSES}), got {pair!r}"
