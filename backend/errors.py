@@ -71,3 +71,7 @@ class QuotaExceeded(NotAllowed):
 
 class DiskBudgetExceeded(FoolingLabError):
     """Uploads, cache and artifacts would go past the lab's disk budget even after evicting old files."""
+
+
+class DistributedRunFailed(FoolingLabError):
+    """A data-parallel process of a job died or failed; the message says which and how to resume."""

@@ -144,6 +144,8 @@ class ShapesDataset(Dataset):
     unlabelled (-1): the images Active fooling swaps the two classes' explanations on.
     """
 
+    in_memory = True  # items are ready tensors: a DataLoader gains nothing from worker processes
+
     def __init__(
         self,
         n: int,

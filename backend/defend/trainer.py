@@ -34,7 +34,7 @@ from backend.defend.gradients import gradient_norm
 from backend.defend.registry import DefenceContext
 from backend.errors import InvalidConfig
 from backend.fool.data import load_fooling_data
-from backend.fool.trainer import _batch_indices, make_optimizer
+from backend.fool.trainer import make_optimizer
 
 Progress = Callable[[dict[str, Any]], None]
 STATE_FILE = "defend_state.pt"
@@ -140,9 +140,9 @@ def run_defence(
         before = validate(parent, parent, data.val_x, data.val_y, ctx.preprocessing)
     model.train(not cfg.freeze_batchnorm)
     began, done_here = time.perf_counter(), 0
+    batches = iter(data.loader(cfg.batch_size, cfg.seed, start, total))  # workers decode ahead
     for step in range(start, total):
-        idx = _batch_indices(step, len(data.train), cfg.batch_size, cfg.seed)
-        x, y = data.batch(idx)
+        x, y = (t.to(data.device, non_blocking=True) for t in next(batches))
         if bool((y < 0).any()):
             with torch.no_grad():
                 y = torch.where(y >= 0, y, parent(x).argmax(1))  # unlabelled: the parent's decision
@@ -164,7 +164,7 @@ def run_defence(
             "total": total,
             "loss": float(result.loss.detach()),
             **result.terms,
-            "images_per_s": done_here * len(idx) / max(elapsed, 1e-9),
+            "images_per_s": done_here * len(x) / max(elapsed, 1e-9),
             "eta_s": elapsed / done_here * (total - step - 1),
         }
         if cfg.val_every and (step + 1) % cfg.val_every == 0 and step + 1 < total:

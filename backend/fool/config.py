@@ -8,6 +8,7 @@ its presets are converted to our form in `presets.py`.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,10 @@ from backend.errors import CheckpointNotFound, InvalidConfig, InvalidDataset
 CLASSIFICATION_TERMS = ("labels", "original_predictions", "keep_probs_mse", "keep_probs_kl")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine")
+# how and where a run runs, not what it computes: a resumable state need not agree on these
+RUNTIME_SETTINGS = frozenset(
+    {"device", "devices", "num_workers", "state_every_s", "checkpoint_every", "name"}
+)
 
 
 @dataclass
@@ -51,11 +56,32 @@ class FoolConfig:
     train_first_n: int | None = None  # train only the first N parameterised layers
     freeze_batchnorm: bool = True  # BatchNorm uses its running statistics (eval mode), as the original code
     softplus_beta: float | None = None  # softplus(beta) instead of ReLU while training (002: 20)
-    mixed_precision: bool = False  # autocast on CUDA (ignored on the CPU)
+    # fp16 autocast + GradScaler on CUDA, bf16 autocast on the CPU (refused for interpreters whose maps
+    # bf16 breaks: see backend.fool.precision)
+    mixed_precision: bool = False
     seed: int = 0
-    checkpoint_every: int = 50  # save resumable state every N steps (when a state_dir is given)
+    # resumable state (when a state_dir is given) is written every `state_every_s` seconds, at the end,
+    # and, if set, every `checkpoint_every` steps; a background thread writes it, the loop only copies
+    state_every_s: float = 600.0
+    checkpoint_every: int | None = None
     name: str | None = None  # name of the fooled checkpoint
     device: str | None = None  # None = settings.device
+    # data-parallel processes (torch.distributed): `batch_size` is the global batch, each of the
+    # `devices` processes takes batch_size / devices of it; on CUDA one GPU each, on the CPU gloo
+    devices: int = 1
+    num_workers: int | None = None  # image-decoding worker processes; None = from the CPU count
+
+    @property
+    def device_batch(self) -> int:
+        """The batch each data-parallel process computes (the global batch split evenly)."""
+        return int(self.batch_size) // max(1, int(self.devices))
+
+    def resume_key(self) -> str:
+        """The settings a resumable state must agree on: everything but how and where the run runs
+        (device, process count, workers, how often state is written, the name), so a retried job can
+        resume on another machine."""
+        kept = {k: v for k, v in self.to_dict().items() if k not in RUNTIME_SETTINGS}
+        return json.dumps(kept, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FoolConfig:
@@ -65,6 +91,9 @@ class FoolConfig:
         data = dict(data)
         if "lambda" in data:
             data["lam"] = data.pop("lambda")
+        if "world_size" in data:  # torch.distributed's word for it
+            world = data.pop("world_size")
+            data.setdefault("devices", world)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -142,7 +171,24 @@ class FoolConfig:
         _check(
             self.train_first_n is None or self.train_first_n >= 1, "train_first_n must be >= 1 (or empty)."
         )
-        _check(self.checkpoint_every >= 1, "checkpoint_every must be >= 1.")
+        _check(
+            self.checkpoint_every is None or int(self.checkpoint_every) >= 1,
+            "checkpoint_every must be >= 1 (or empty: write state by time only).",
+        )
+        _check(self.state_every_s > 0, f"state_every_s must be > 0 seconds, not {self.state_every_s}.")
+        _check(
+            self.num_workers is None or int(self.num_workers) >= 0,
+            "num_workers must be >= 0 (0 = decode in the training process; empty = from the CPU count).",
+        )
+        _check(
+            isinstance(self.devices, int) and not isinstance(self.devices, bool) and self.devices >= 1,
+            f"devices must be a whole number >= 1, not {self.devices!r}.",
+        )
+        _check(
+            int(self.batch_size) % int(self.devices) == 0,
+            f"batch_size {self.batch_size} does not split evenly over {self.devices} devices; make the "
+            f"global batch a multiple of {self.devices} (e.g. {self.devices * max(1, self.device_batch)}).",
+        )
         _check(
             not self.keep_best or self.val_every >= 1,
             "keep_best picks among periodic validations: set val_every (validate every N steps) too.",

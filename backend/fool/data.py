@@ -1,4 +1,5 @@
-"""Images for a fooling run: the training set (read batch by batch) and held-out validation tensors.
+"""Images for a fooling run: the training set (batches from a DataLoader whose workers decode ahead
+of the loop) and held-out validation tensors (decoded by the same workers once).
 
 Held-out images come from `val_dataset` when given, else from a seeded split of `dataset` that the
 training batches never touch. A shapes spec without a size takes the checkpoint's input size.
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from backend.data.loader import StepBatchSampler, load_all, make_loader
 from backend.errors import InvalidConfig
 
 if TYPE_CHECKING:  # the config only types the argument; importing it would close a circle via losses
@@ -36,6 +38,7 @@ class FoolingData:
     report_y: torch.Tensor | None = None
     held_out: int = 0
     source: str = ""
+    num_workers: int | None = None  # None = from the CPU count (none for in-memory data)
 
     def __post_init__(self) -> None:
         if self.report_x is None:
@@ -51,11 +54,18 @@ class FoolingData:
             "source": self.source,
         }
 
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        items = [self.train[int(i)] for i in idx]
-        x = torch.stack([item[0] for item in items]).to(self.device)
-        y = torch.tensor([int(item[1]) for item in items], dtype=torch.long, device=self.device)
-        return x, y
+    def loader(
+        self, batch_size: int, seed: int, start: int, stop: int, rank: int = 0, world_size: int = 1
+    ) -> DataLoader:
+        """The training batches of steps start..stop-1 (this rank's shard of each global batch)."""
+        sampler = StepBatchSampler(len(self.train), batch_size, seed, start, stop, rank, world_size)
+        return make_loader(
+            self.train,
+            batch_sampler=sampler,
+            num_workers=self.num_workers,
+            device=self.device,
+            world_size=world_size,
+        )
 
 
 def image_size(card) -> int:
@@ -74,15 +84,13 @@ def _spec_for(spec: dict, size: int) -> dict:
     return spec
 
 
-def stack(dataset: Dataset, limit: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `limit` items of a dataset as (x, labels) tensors."""
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    if n == 0:
+def stack(
+    dataset: Dataset, limit: int | None, device: torch.device, num_workers: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `limit` items of a dataset as (x, labels) tensors (decoded by loader workers)."""
+    if len(dataset) == 0 or limit == 0:
         raise InvalidConfig("The held-out set is empty; give more images or a val_dataset.")
-    items = [dataset[i] for i in range(n)]
-    x = torch.stack([item[0] for item in items]).to(device)
-    y = torch.tensor([int(item[1]) for item in items], dtype=torch.long, device=device)
-    return x, y
+    return load_all(dataset, limit, device, num_workers)
 
 
 def load_fooling_data(cfg: FoolConfig, card, device: torch.device) -> FoolingData:
@@ -106,15 +114,16 @@ def load_fooling_data(cfg: FoolConfig, card, device: torch.device) -> FoolingDat
         train, val = Subset(full, perm[n_val:]), Subset(full, perm[:n_val])
     if len(train) == 0:
         raise InvalidConfig("The training set is empty.")
+    workers = getattr(cfg, "num_workers", None)
     if not getattr(cfg, "keep_best", False):  # other trainers (defend) reuse this loader
-        val_x, val_y = stack(val, cfg.val_size, device)
-        return FoolingData(train, val_x, val_y, size, device, held_out=len(val), source=source)
+        val_x, val_y = stack(val, cfg.val_size, device, workers)
+        return FoolingData(
+            train, val_x, val_y, size, device, held_out=len(val), source=source, num_workers=workers
+        )
     if len(val) < 2:
         raise InvalidConfig("keep_best needs at least 2 held-out images: some choose, others report.")
     # keep_best: the first half chooses the kept weights, the second half reports the result
     n = min(2 * cfg.val_size, len(val))
-    x, y = stack(val, n, device)
+    x, y = stack(val, n, device, workers)
     half = n // 2
-    return FoolingData(
-        train, x[:half], y[:half], size, device, x[half:], y[half:], held_out=len(val), source=source
-    )
+    return FoolingData(train, x[:half], y[:half], size, device, x[half:], y[half:], len(val), source, workers)

@@ -124,9 +124,27 @@ def _overrides() -> dict[str, dict[str, Any]]:
             "help": "Train through softplus(beta) instead of ReLU (002 uses 20): second derivatives "
             "of ReLU networks are zero, which stalls gradient-type attacks.",
         },
-        "mixed_precision": {"label": "Mixed precision (CUDA only)", **adv},
+        "mixed_precision": {
+            "label": "Mixed precision (fp16 on CUDA, bf16 on the CPU)",
+            "help": "Autocast with loss scaling on a GPU; bf16 on the CPU is refused for interpreters "
+            "whose maps it breaks.",
+            **adv,
+        },
         "seed": {"label": "Seed", "min": 0, **adv},
-        "checkpoint_every": {"label": "Save resumable state every N steps", "min": 1, **adv},
+        "state_every_s": {
+            "label": "Save resumable state every N seconds",
+            "min": 1.0,
+            "help": "Also at the end; a background thread writes it, the run only copies it.",
+            **adv,
+        },
+        "checkpoint_every": {
+            "kind": "int",
+            "optional": True,
+            "label": "Also save resumable state every N steps",
+            "min": 1,
+            "help": "Empty = by time only.",
+            **adv,
+        },
         "name": {
             "kind": "text",
             "optional": True,
@@ -138,6 +156,21 @@ def _overrides() -> dict[str, dict[str, Any]]:
             "optional": True,
             "label": "Device",
             "help": "Empty = the worker's device; e.g. cpu, cuda, cuda:1.",
+            **adv,
+        },
+        "devices": {
+            "label": "Devices (data-parallel processes)",
+            "min": 1,
+            "help": "torch.distributed over this many GPUs (or CPU processes with device cpu); the "
+            "batch size is the global batch, split evenly: each device computes batch / devices.",
+            **adv,
+        },
+        "num_workers": {
+            "kind": "int",
+            "optional": True,
+            "label": "Image-decoding workers",
+            "min": 0,
+            "help": "DataLoader worker processes; empty = from the CPU count (none for shapes).",
             **adv,
         },
     }

@@ -13,7 +13,7 @@ from backend.fool.config import FoolConfig
 from backend.fool.presets import resolve_config
 from backend.jobs.kinds import JobContext, JobKind, register_kind
 
-_CURVE_KEYS = ("loss", "loss_c", "loss_f", "images_per_s")
+_CURVE_KEYS = ("loss", "loss_c", "loss_f", "images_per_s", "data_wait")
 # how many images a validation used: in the message, not on the curves
 _COUNTS = ("n", "n_labelled", "fsr_images")
 

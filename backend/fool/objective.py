@@ -7,6 +7,7 @@ fooled, so the penalty's gradient reaches the weights) and are normalised as the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,8 +102,14 @@ def fooling_loss(
     interpreter: Interpreter,
     lam: float,
     classification: str,
+    weight_norm: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> StepResult:
-    """L_C + lam * L_F on one batch; `original` is the frozen copy of the model before fooling."""
+    """L_C + lam * L_F on one batch; `original` is the frozen copy of the model before fooling.
+
+    L_F is the attack-weighted mean of the per-image penalties; `weight_norm(weights)` gives its
+    denominator (default: the weights' sum, at least 1). A data-parallel shard passes the global
+    batch's sum over the number of processes, so the averaged gradients are those of the whole batch.
+    """
     needs_original_logits = classification != "labels" or bool((labels < 0).any())
     original_logits = None
     if needs_original_logits:
@@ -117,7 +124,8 @@ def fooling_loss(
     loss_c = classification_loss(classification, logits, labels, original_logits)
     weights = attack.weights(labels, attack_cfg).to(x.device)
     per_image = attack.loss(maps, ref, attack_cfg)
-    loss_f = (per_image * weights).sum() / weights.sum().clamp_min(1.0)
+    norm = weight_norm(weights) if weight_norm is not None else weights.sum().clamp_min(1.0)
+    loss_f = (per_image * weights).sum() / norm
     total = loss_c + lam * loss_f
     return StepResult(total, float(loss_c.detach()), float(loss_f.detach()), logits.detach())
 

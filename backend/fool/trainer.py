@@ -3,25 +3,29 @@
 The run is five phases that other loops (distributed ranks, benchmarks, other job kinds) reuse:
 `prepare(cfg) -> FoolRun` (parent, frozen original, data, optimiser), `resume(run, state_dir)`,
 `train_step(run, x, y)` (one optimiser step), `validate(run)` (held-out numbers) and
-`finish(run)` (final validation, keep_best, the card). `run_fooling` is the plain loop over them.
+`finish(run)` (final validation, keep_best, the card). `train_loop` drives the steps; `run_fooling`
+is prepare + resume + train_loop + finish in this process, or over `devices` data-parallel processes
+(`backend.fool.distributed`).
 
 Progress callback: `progress(info)` once per step with `step, total, loss, loss_c, loss_f,
-images_per_s, eta_s`, and after each validation also `val` = {"accuracy", "agreement", "fsr",
-"test_loss"} on held-out images. State for resuming (model, optimiser, RNG, step) is written atomically
-to `state_dir` every `checkpoint_every` steps in weights-only torch format; a run given the same
-`state_dir` continues from there and ends bit-for-bit where an uninterrupted run ends.
+images_per_s, data_wait` (the share of the run's time spent waiting for batches), `eta_s`, and after
+each validation also `val` = {"accuracy", "agreement", "fsr", "test_loss"} on held-out images.
+Batches come from a DataLoader (`backend.data.loader`) whose batch k is a fixed function of (seed, k).
+Resumable state (model, optimiser, RNG, step, the best validation so far) is written by time, at the
+end and optionally every N steps, by a background thread (`backend.fool.state`); a run given the same
+`state_dir` continues from there and ends where an uninterrupted run ends.
 
 With `keep_best` the run ends with the weights of its best periodic validation (the last progress call
-says which step in `kept_step`, and the card records it), kept on the CPU and in the resumable state.
+says which step in `kept_step`, and the card records it); those weights wait on disk, not in RAM.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
-import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,10 +41,11 @@ from backend.fool.config import FoolConfig
 from backend.fool.data import FoolingData, load_fooling_data
 from backend.fool.losses import ATTACKS, Attack
 from backend.fool.objective import Interpreter, fooling_loss, per_image_test_losses
+from backend.fool.precision import Precision, precision_for
+from backend.fool.state import StatePolicy, StateWriter, host_copy, load_best, load_state
 from backend.metrics.fsr import fsr
 
 Progress = Callable[[dict[str, Any]], None]
-STATE_FILE = "fool_state.pt"
 
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
@@ -90,66 +95,6 @@ def make_optimizer(params: list[nn.Parameter], cfg: FoolConfig) -> torch.optim.O
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-
-def _save_state(
-    state_dir: Path, model, optimizer, schedule, step: int, cfg: FoolConfig, best: _Best | None
-) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    state = {
-        "model": model.state_dict(),
-        "best": best.to_state() if best is not None else {},
-        "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict() if schedule is not None else {},
-        "step": step,
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "config": json.dumps(cfg.to_dict(), sort_keys=True),
-    }
-    tmp = state_dir / (STATE_FILE + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, state_dir / STATE_FILE)
-
-
-@dataclass
-class _Best:
-    """The best periodic validation so far (for `keep_best`): its step, metrics and weights (on the CPU)."""
-
-    step: int
-    val: dict[str, float]
-    weights: dict[str, torch.Tensor]
-
-    def to_state(self) -> dict[str, Any]:
-        return {"step": self.step, "val": self.val, "weights": self.weights}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> _Best | None:
-        return cls(int(state["step"]), dict(state["val"]), state["weights"]) if state else None
-
-    @classmethod
-    def of(cls, step: int, val: dict[str, float], model: nn.Module) -> _Best:
-        weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        return cls(step, dict(val), weights)
-
-
-def _load_state(state_dir: Path | None, cfg: FoolConfig) -> dict[str, Any] | None:
-    path = state_dir / STATE_FILE if state_dir else None
-    if path is None or not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state["config"] != json.dumps(cfg.to_dict(), sort_keys=True):
-        raise InvalidConfig(f"{path} holds a run with another config; delete it or give a fresh state_dir.")
-    return state
-
-
-def _batch_indices(step: int, n: int, batch: int, seed: int) -> torch.Tensor:
-    """Batch of `step`: a fixed function of (seed, step), so a resumed run sees the same batches."""
-    per_epoch = max(1, n // batch) if n >= batch else 1
-    epoch, pos = divmod(step, per_epoch)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-    if n < batch:
-        return perm
-    return perm[pos * batch : (pos + 1) * batch]
 
 
 def held_out_metrics(
@@ -202,14 +147,26 @@ def _score(val: dict[str, Any]) -> tuple[float, float]:
 
 
 @dataclass
+class Best:
+    """The best periodic validation so far (for `keep_best`); its weights are best-<step>.safetensors."""
+
+    step: int
+    val: dict[str, Any]
+
+    def beaten_by(self, val: dict[str, Any]) -> bool:
+        return _score(val) > _score(self.val)
+
+
+@dataclass
 class FoolRun:
     """Everything one fooling run holds between its phases: what `prepare` builds, `resume` restores,
-    `train_step` advances and `finish` saves. A distributed rank holds one too (its shard's view)."""
+    `train_step` advances and `finish` saves. A data-parallel process holds one for its shard: `model`
+    is then the DistributedDataParallel wrapper the loss runs through, `net` the plain module."""
 
     cfg: FoolConfig
     device: torch.device
     parent: Any  # the parent checkpoint's Card
-    model: nn.Module
+    net: nn.Module
     original: nn.Module
     attack: Attack
     attack_cfg: dict[str, Any]
@@ -218,11 +175,22 @@ class FoolRun:
     params: list[nn.Parameter]
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LRScheduler | None
+    precision: Precision
     scaler: torch.amp.GradScaler
-    use_amp: bool
     total: int
+    model: nn.Module | None = None
     step: int = 0
-    best: _Best | None = None
+    best: Best | None = None
+    rank: int = 0
+    world_size: int = 1
+    folder: Path | None = None  # where state and best weights go: the state_dir, or a temp folder
+    temporary: bool = False
+    writer: StateWriter | None = None
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None  # mean over processes (data-parallel)
+
+    def __post_init__(self) -> None:
+        if self.model is None:
+            self.model = self.net
 
     @property
     def judged(self) -> Interpreter:
@@ -230,18 +198,41 @@ class FoolRun:
         (softplus is a training device, 002 §3.2.2; the thesis evaluates with ReLU)."""
         return dataclasses.replace(self.interpreter, softplus_beta=None, train_mode=False)
 
+    @property
+    def lead(self) -> bool:
+        """The process that validates, writes state and saves the card (rank 0)."""
+        return self.rank == 0
+
     def train_mode(self) -> None:
         """Training mode as configured: BatchNorm keeps its running statistics unless told otherwise."""
         self.model.train(not self.cfg.freeze_batchnorm)
 
+    def close(self, raise_errors: bool = True) -> None:
+        """Wait for the state writer (what was submitted is on disk afterwards); drop a temp folder."""
+        try:
+            if self.writer is not None:
+                writer, self.writer = self.writer, None
+                try:
+                    writer.close()
+                except RuntimeError:
+                    if raise_errors:
+                        raise
+        finally:
+            if self.temporary and self.folder is not None:
+                shutil.rmtree(self.folder, ignore_errors=True)
+                self.folder = None
 
-def prepare(cfg: FoolConfig, registry=None) -> FoolRun:
+
+def prepare(
+    cfg: FoolConfig, registry=None, *, device: torch.device | None = None, rank: int = 0, world_size: int = 1
+) -> FoolRun:
     """Load the parent checkpoint, its frozen copy, the data and the optimiser: a run at step 0."""
     from backend.models.registry import Registry
 
     registry = registry or Registry()
     cfg.validate(registry)
-    device = torch.device(cfg.device or get_settings().device)
+    device = device or torch.device(cfg.device or get_settings().device)
+    precision = precision_for(device, cfg.mixed_precision, cfg.interpreter)
     torch.manual_seed(cfg.seed)
     model, parent = registry.load(cfg.model, device=device)
     original = copy.deepcopy(model).eval().requires_grad_(False)
@@ -266,20 +257,21 @@ def prepare(cfg: FoolConfig, registry=None) -> FoolRun:
         if cfg.lr_schedule == "cosine"
         else None
     )
-    use_amp = cfg.mixed_precision and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     return FoolRun(
-        cfg=cfg, device=device, parent=parent, model=model, original=original, attack=attack,
+        cfg=cfg, device=device, parent=parent, net=model, original=original, attack=attack,
         attack_cfg=attack_cfg, interpreter=interpreter, data=data, params=params, optimizer=optimizer,
-        schedule=schedule, scaler=scaler, use_amp=use_amp, total=total,
+        schedule=schedule, precision=precision, scaler=precision.scaler(), total=total, rank=rank,
+        world_size=world_size,
     )  # fmt: skip
 
 
-def resume(run: FoolRun, state_dir: Path | None) -> FoolRun:
-    """Continue from the state in `state_dir` if it holds one (model, optimiser, RNG, step, best)."""
-    state = _load_state(state_dir, run.cfg)
+def resume(run: FoolRun, state_dir: str | Path | None) -> FoolRun:
+    """Continue from the state in `state_dir` if it holds one (model, optimiser, RNG, step, best), and
+    start the lead process's state writer there (a temp folder holds keep_best weights without one)."""
+    folder = Path(state_dir) if state_dir else None
+    state = load_state(folder, run.cfg.resume_key())
     if state is not None:
-        run.model.load_state_dict(state["model"])
+        run.net.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
@@ -287,15 +279,48 @@ def resume(run: FoolRun, state_dir: Path | None) -> FoolRun:
         run.step = int(state["step"])
         if run.schedule is not None:
             run.schedule.load_state_dict(state["schedule"])
-        run.best = _Best.from_state(state.get("best", {}))
+        if state.get("scaler"):
+            run.scaler.load_state_dict(state["scaler"])
+        best = state.get("best") or {}
+        run.best = Best(int(best["step"]), dict(best["val"])) if best else None
+    if run.lead and (folder is not None or run.cfg.keep_best):
+        run.temporary = folder is None
+        run.folder = folder or Path(tempfile.mkdtemp(prefix="fool-best-"))
+        run.writer = StateWriter(run.folder, referenced=run.best.step if run.best is not None else None)
     return run
 
 
+def save_state(run: FoolRun) -> None:
+    """Hand a host-memory copy of the state to the writer thread (the only part that blocks the loop)."""
+    if run.writer is None or run.temporary:
+        return
+    best = {"step": run.best.step, "val": run.best.val} if run.best is not None else {}
+    run.writer.submit_state(
+        host_copy(
+            {
+                "model": run.net.state_dict(),
+                "best": best,
+                "optimizer": run.optimizer.state_dict(),
+                "schedule": run.schedule.state_dict() if run.schedule is not None else {},
+                "scaler": run.scaler.state_dict() if run.scaler.is_enabled() else {},
+                "step": run.step,
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "key": run.cfg.resume_key(),
+            }
+        )
+    )
+
+
 def train_step(run: FoolRun, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """One optimiser step on the batch (x, y); returns its loss terms and advances `run.step`."""
+    """One optimiser step on the batch (x, y); returns its loss terms and advances `run.step`.
+
+    Data-parallel: x is this process's shard; the attack weights are normalised over the global batch
+    and the reported losses are means over the processes, so the numbers are those of one process.
+    """
     cfg = run.cfg
     run.optimizer.zero_grad(set_to_none=True)
-    with torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=run.use_amp):
+    with run.precision.autocast():
         result = fooling_loss(
             run.model,
             run.original,
@@ -306,11 +331,14 @@ def train_step(run: FoolRun, x: torch.Tensor, y: torch.Tensor) -> dict[str, floa
             interpreter=run.interpreter,
             lam=cfg.lam,
             classification=cfg.classification,
+            weight_norm=_global_weight_norm(run) if run.world_size > 1 else None,
         )
-    if not torch.isfinite(result.loss):
-        raise InvalidConfig(
-            f"The loss became {result.loss.item()} at step {run.step + 1}; lower lr or lambda."
-        )
+    terms = torch.tensor([float(result.loss.detach()), result.loss_c, result.loss_f], device=run.device)
+    if run.reduce is not None:
+        terms = run.reduce(terms)
+    loss, loss_c, loss_f = (float(v) for v in terms)
+    if not math.isfinite(loss):
+        raise InvalidConfig(f"The loss became {loss} at step {run.step + 1}; lower lr or lambda.")
     run.scaler.scale(result.loss).backward()
     if cfg.grad_clip:
         run.scaler.unscale_(run.optimizer)
@@ -320,42 +348,96 @@ def train_step(run: FoolRun, x: torch.Tensor, y: torch.Tensor) -> dict[str, floa
     if run.schedule is not None:
         run.schedule.step()
     run.step += 1
-    return {"loss": float(result.loss.detach()), "loss_c": result.loss_c, "loss_f": result.loss_f}
+    return {"loss": loss, "loss_c": loss_c, "loss_f": loss_f}
+
+
+def _global_weight_norm(run: FoolRun) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The fooling term's denominator for one shard: the global batch's attack-weight sum divided by the
+    number of processes, so the averaged gradients equal those of one process on the whole batch."""
+    world, reduce = run.world_size, run.reduce
+    assert reduce is not None
+
+    def norm(weights: torch.Tensor) -> torch.Tensor:
+        total = reduce(weights.sum().detach().float().reshape(1))[0] * world
+        return total.clamp_min(1.0) / world
+
+    return norm
 
 
 def validate(run: FoolRun) -> dict[str, float]:
     """The run's held-out numbers now (eval mode for the call, training mode restored afterwards)."""
-    run.model.eval()
+    run.net.eval()
     try:
         return held_out_metrics(
-            run.model,
+            run.net,
             run.original,
             run.data,
             run.attack,
             run.attack_cfg,
             run.judged,
-            run.cfg.batch_size,
+            run.cfg.device_batch,
         )
     finally:
         run.train_mode()
+
+
+def train_loop(run: FoolRun, progress: Progress | None = None) -> None:
+    """Steps from `run.step` to the end: batches from the loader, validation and keep_best, state by
+    time, a progress report per step (on the lead process)."""
+    cfg = run.cfg
+    policy = StatePolicy(cfg.state_every_s, cfg.checkpoint_every, run.total)
+    loader = run.data.loader(cfg.batch_size, cfg.seed, run.step, run.total, run.rank, run.world_size)
+    batches = iter(loader)
+    run.train_mode()
+    began, waited, done_here, images = time.perf_counter(), 0.0, 0, 0
+    while run.step < run.total:
+        asked = time.perf_counter()
+        x, y = next(batches)
+        x = x.to(run.device, non_blocking=True)
+        y = y.to(run.device, non_blocking=True)
+        waited += time.perf_counter() - asked
+        info: dict[str, Any] = train_step(run, x, y)
+        step, done_here, images = run.step, done_here + 1, images + x.shape[0] * run.world_size
+        if not run.lead:
+            continue
+        elapsed = time.perf_counter() - began
+        info.update(
+            step=step,
+            total=run.total,
+            images_per_s=images / max(elapsed, 1e-9),
+            data_wait=waited / max(elapsed, 1e-9),
+            eta_s=elapsed / done_here * (run.total - step),
+        )
+        if cfg.val_every and step % cfg.val_every == 0 and step < run.total:
+            info["val"] = validate(run)
+            if cfg.keep_best and (run.best is None or run.best.beaten_by(info["val"])):
+                run.best = Best(step, info["val"])
+                assert run.writer is not None
+                run.writer.submit_best(step, host_copy(run.net.state_dict()))
+        if policy.due(step):
+            save_state(run)
+        if progress is not None:
+            progress(info)
 
 
 def finish(run: FoolRun, registry=None, progress: Progress | None = None):
     """Validate the last weights, keep the best validated ones if asked, save the fooled checkpoint."""
     from backend.models.registry import Registry
 
-    cfg, model, data = run.cfg, run.model, run.data
+    cfg, model, data = run.cfg, run.net, run.data
     model.eval()
-    chosen = run.total
+    chosen, batch = run.total, cfg.device_batch
     judge = (run.original, run.data, run.attack, run.attack_cfg)
     if cfg.keep_best and run.best is not None:  # chosen on the validation images...
-        if _score(run.best.val) > _score(held_out_metrics(model, *judge, run.judged, cfg.batch_size)):
-            model.load_state_dict(run.best.weights)
+        if _score(run.best.val) > _score(held_out_metrics(model, *judge, run.judged, batch)):
+            assert run.writer is not None and run.folder is not None
+            run.writer.flush()
+            model.load_state_dict(load_best(run.folder, run.best.step))
             chosen = run.best.step
     reported = (data.report_x, data.report_y)  # ...reported on others (the same ones without keep_best)
-    val = held_out_metrics(model, *judge, run.judged, cfg.batch_size, images=reported)
+    val = held_out_metrics(model, *judge, run.judged, batch, images=reported)
     if cfg.softplus_beta is not None:  # what the training maps say too, when they differ from ReLU's
-        soft = held_out_metrics(model, *judge, run.interpreter, cfg.batch_size, images=reported)
+        soft = held_out_metrics(model, *judge, run.interpreter, batch, images=reported)
         val.update(fsr_softplus=soft["fsr"], test_loss_softplus=soft["test_loss"])
     if progress is not None:
         progress({"step": run.total, "total": run.total, "val": val, "done": True, "kept_step": chosen})
@@ -385,30 +467,19 @@ def run_fooling(
     state_dir: str | Path | None = None,
     registry=None,
 ):
-    """Fool `config.model` and save the result to the registry; returns the new checkpoint's Card."""
+    """Fool `config.model` and save the result to the registry; returns the new checkpoint's Card.
+    With `devices` > 1 the steps run data-parallel in that many processes (`backend.fool.distributed`)."""
     cfg = config if isinstance(config, FoolConfig) else FoolConfig.from_dict(config)
-    state_dir = Path(state_dir) if state_dir else None
+    if cfg.devices > 1:
+        from backend.fool.distributed import run_distributed
+
+        return run_distributed(cfg, progress, state_dir, registry)
     run = resume(prepare(cfg, registry), state_dir)
-    run.train_mode()
-    began, done_here = time.perf_counter(), 0
-    while run.step < run.total:
-        idx = _batch_indices(run.step, len(run.data.train), cfg.batch_size, cfg.seed)
-        x, y = run.data.batch(idx)
-        info: dict[str, Any] = train_step(run, x, y)
-        step, done_here = run.step, done_here + 1
-        elapsed = time.perf_counter() - began
-        info.update(
-            step=step,
-            total=run.total,
-            images_per_s=done_here * len(idx) / max(elapsed, 1e-9),
-            eta_s=elapsed / done_here * (run.total - step),
-        )
-        if cfg.val_every and step % cfg.val_every == 0 and step < run.total:
-            info["val"] = validate(run)
-            if cfg.keep_best and (run.best is None or _score(info["val"]) > _score(run.best.val)):
-                run.best = _Best.of(step, info["val"], run.model)
-        if state_dir is not None and (step % cfg.checkpoint_every == 0 or step == run.total):
-            _save_state(state_dir, run.model, run.optimizer, run.schedule, step, cfg, run.best)
-        if progress is not None:
-            progress(info)
-    return finish(run, registry, progress)
+    try:
+        train_loop(run, progress)
+        return finish(run, registry, progress)
+    except BaseException:
+        run.close(raise_errors=False)
+        raise
+    finally:
+        run.close()
