@@ -50,7 +50,7 @@ def jpeg_folder(tmp_path_factory):
 
 def test_worker_processes_decode_the_same_tensors_as_the_main_process(jpeg_folder):
     pre = Preprocessing(size=32, resize=36)
-    ds = build_dataset({"kind": "folder", "path": str(jpeg_folder)}, pre)
+    ds = build_dataset({"kind": "folder", "path": str(jpeg_folder)}, pre, ["a", "b"])
     sampler = StepBatchSampler(len(ds), 4, seed=0, start=0, stop=3)
     main = list(make_loader(ds, batch_sampler=sampler, num_workers=0))
     workers = list(make_loader(ds, batch_sampler=sampler, num_workers=2))
