@@ -20,6 +20,8 @@ import queue
 import signal
 import socket
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +67,11 @@ def _die_with_parent() -> None:
             pass
 
 
-def _rank_main(
-    rank: int,
-    config: dict[str, Any],
-    port: int,
-    state_dir: str | None,
-    models_root: str | None,
-    events: Any,
-) -> None:
-    """One data-parallel process: prepare, resume, train its shards; rank 0 also finishes the run."""
+@contextmanager
+def rank_process(rank: int, cfg: FoolConfig, port: int, events: Any) -> Iterator[torch.device]:
+    """Inside one spawned process: its device, the process group (NCCL on CUDA, gloo on the CPU) for
+    the block, and any error reported to the launcher before the process exits."""
     _die_with_parent()
-    from backend.fool import trainer
-    from backend.models.registry import Registry
-
-    cfg = FoolConfig.from_dict(config)
     world = cfg.devices
     cuda = torch.device(cfg.device or "cpu").type == "cuda"
     device = torch.device("cuda", rank) if cuda else torch.device("cpu")
@@ -90,36 +83,32 @@ def _rank_main(
         "nccl" if cuda else "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
     )
     try:
-        registry = Registry(models_root) if models_root else None
-        run = trainer.prepare(cfg, registry, device=device, rank=rank, world_size=world)
-        run.model = ExplainableDDP(
-            run.net, device_ids=[rank] if cuda else None, broadcast_buffers=not cfg.freeze_batchnorm
-        )
-
-        def mean(t: torch.Tensor) -> torch.Tensor:
-            t = t.clone()
-            dist.all_reduce(t)
-            return t / world
-
-        run.reduce = mean
-        run = trainer.resume(run, state_dir)
-        try:
-            trainer.train_loop(run, (lambda info: events.put(("progress", info))) if run.lead else None)
-            if run.lead:
-                card = trainer.finish(run, registry, lambda info: events.put(("progress", info)))
-                hooks = sum(
-                    len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-                    for m in run.net.modules()
-                )
-                events.put(("done", {"card": card.id, "hooks_left": hooks}))
-        finally:
-            run.close()
+        yield device
     except BaseException as err:
         kind = "config" if isinstance(err, FoolingLabError) else "error"
         events.put((kind, f"{type(err).__name__}: {err}"))
         raise
     finally:
         dist.destroy_process_group()
+
+
+def data_parallel(model: torch.nn.Module, device: torch.device, sync_buffers: bool) -> ExplainableDDP:
+    """The model wrapped for DDP on this process's device."""
+    ids = [device.index] if device.type == "cuda" else None
+    return ExplainableDDP(model, device_ids=ids, broadcast_buffers=sync_buffers)
+
+
+def mean_over_processes(t: torch.Tensor) -> torch.Tensor:
+    """The mean of `t` over all processes (a copy; every process gets the same value)."""
+    t = t.clone()
+    dist.all_reduce(t)
+    return t / dist.get_world_size()
+
+
+def hooks_left(model: torch.nn.Module) -> int:
+    return sum(
+        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules()
+    )
 
 
 def _saved_step(state_dir: Path | None) -> int | None:
@@ -131,8 +120,9 @@ def _saved_step(state_dir: Path | None) -> int | None:
     return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
 
 
-def run_distributed(cfg: FoolConfig, progress, state_dir, registry):
-    """Run `cfg` over `cfg.devices` processes; returns rank 0's card. Raises `DistributedRunFailed`."""
+def run_distributed(entry: Callable[..., None], cfg: FoolConfig, progress, state_dir, registry):
+    """Run `entry(rank, config, port, state_dir, models_root, events)` in `cfg.devices` processes;
+    returns the card rank 0 reports ("done"). Raises `DistributedRunFailed` when a process dies."""
     from backend.models.registry import Registry
 
     registry = registry or Registry()
@@ -146,7 +136,7 @@ def run_distributed(cfg: FoolConfig, progress, state_dir, registry):
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
     procs = mp.start_processes(
-        _rank_main,
+        entry,
         args=(cfg.to_dict(), _free_port(), str(folder) if folder else None, str(registry.root), events),
         nprocs=world,
         join=False,

@@ -37,6 +37,7 @@ from torch import nn
 
 from backend.config import get_settings
 from backend.errors import InvalidConfig
+from backend.fool import distributed
 from backend.fool.config import FoolConfig
 from backend.fool.data import FoolingData, load_fooling_data
 from backend.fool.losses import ATTACKS, Attack
@@ -471,9 +472,7 @@ def run_fooling(
     With `devices` > 1 the steps run data-parallel in that many processes (`backend.fool.distributed`)."""
     cfg = config if isinstance(config, FoolConfig) else FoolConfig.from_dict(config)
     if cfg.devices > 1:
-        from backend.fool.distributed import run_distributed
-
-        return run_distributed(cfg, progress, state_dir, registry)
+        return distributed.run_distributed(run_rank, cfg, progress, state_dir, registry)
     run = resume(prepare(cfg, registry), state_dir)
     try:
         train_loop(run, progress)
@@ -483,3 +482,27 @@ def run_fooling(
         raise
     finally:
         run.close()
+
+
+def run_rank(
+    rank: int, config: dict[str, Any], port: int, state_dir: str | None, models_root: str, events: Any
+) -> None:
+    """One data-parallel process (spawned by `distributed.run_distributed`): prepare the same run, wrap
+    the model in DDP, train this rank's shards; rank 0 reports progress and finishes the run."""
+    from backend.models.registry import Registry
+
+    cfg = FoolConfig.from_dict(config)
+    with distributed.rank_process(rank, cfg, port, events) as device:
+        registry = Registry(models_root)
+        run = prepare(cfg, registry, device=device, rank=rank, world_size=cfg.devices)
+        run.model = distributed.data_parallel(run.net, device, sync_buffers=not cfg.freeze_batchnorm)
+        run.reduce = distributed.mean_over_processes
+        run = resume(run, state_dir)
+        report = (lambda info: events.put(("progress", info))) if run.lead else None
+        try:
+            train_loop(run, report)
+            if run.lead:
+                card = finish(run, registry, report)
+                events.put(("done", {"card": card.id, "hooks_left": distributed.hooks_left(run.net)}))
+        finally:
+            run.close()
