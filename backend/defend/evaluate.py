@@ -62,8 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "road": {"fractions": list(faithfulness.FRACTIONS), "orders": ["morf", "lerf"], "noise": 0.01},
     "roar": {
         "fractions": list(faithfulness.FRACTIONS),
-        "n_train": 2048,
-        "epochs": 4,
+        "n_train": 4096,
+        "epochs": 10,
         "batch_size": 64,
         "lr": 4e-3,
     },
@@ -327,8 +327,8 @@ def roar_section(models: list[Loaded], cfg, progress) -> dict:
 
         def retrain(xn, yn, card=card, device=device):
             """A fresh network of the card's architecture, trained as `train_shapes` does (Adam with a
-            one-cycle schedule, half of each batch mirrored); 2048 images x 4 epochs at batch 64 gave
-            only 52% on the untouched images, so the defaults are 8 epochs at batch 32."""
+            one-cycle schedule, half of each batch mirrored). On untouched shapes: 2048 images x 4 epochs
+            52% without schedule and mirroring, 66% with them; 4096 x 10 (the defaults) 97.7%."""
             torch.manual_seed(cfg["seed"])
             net = zoo.build(card.architecture, card.num_classes, **(card.arch_options or {})).to(device)
             bsz, epochs = int(rc["batch_size"]), int(rc["epochs"])
