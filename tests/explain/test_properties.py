@@ -73,6 +73,11 @@ def test_normalisers(name):
         assert torch.allclose(flat.sum(1), torch.ones(4)) and (flat >= 0).all()
     elif name == "abs":
         assert torch.equal(out, h.abs())
+    elif name == "abs_channels":  # the thesis's sum over channels of |g_c|, scaled by its max
+        assert torch.allclose(out, h.abs() / h.abs().amax((1, 2), keepdim=True))
+        g = torch.randn(4, 3, 5, 6, generator=torch.Generator().manual_seed(1))
+        summed = g.abs().sum(1)
+        assert torch.allclose(normalize.abs_channels(g), summed / summed.amax((1, 2), keepdim=True))
     else:
         assert torch.allclose(flat.max(1).values, torch.ones(4)) and (flat >= 0).all()
         if name == "clip_minmax":
