@@ -18,8 +18,11 @@ import torch
 from backend.errors import InvalidConfig
 
 # Interpreters whose create_graph maps under CPU bf16 autocast correlate with the float32 maps below
-# REQUIRED_PCC on the shapes CNN (tests/fool/test_precision.py measures each method and keeps this true).
-BF16_REFUSED: frozenset[str] = frozenset()
+# REQUIRED_PCC on some image (tests/fool/test_precision.py measures each method on 8 shapes images and
+# keeps this true). Measured: Grad-CAM min 0.00 / mean 0.63 (a channel-weighted sum that cancels at 7
+# bits; one map collapses to zero); Gradient 0.97, Gradient x Input 0.975, Gradient_T 0.98, IG 0.997,
+# SmoothGrad 0.997, LRP and LRP_T 1.000.
+BF16_REFUSED: frozenset[str] = frozenset({"gradcam"})
 REQUIRED_PCC = 0.9
 
 

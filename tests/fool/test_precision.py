@@ -1,0 +1,70 @@
+"""Mixed precision on the CPU (bf16): every differentiable method's create_graph map under autocast is
+compared with float32; the methods bf16 breaks are exactly the refused ones, with a clear message, and
+an accepted one fools in bf16 (finite second-order gradients, weights move)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from backend.data.shapes import make_shapes
+from backend.errors import InvalidConfig
+from backend.explain import METHODS, explain
+from backend.fool.config import FoolConfig
+from backend.fool.precision import BF16_REFUSED, REQUIRED_PCC, Precision, precision_for
+from backend.fool.trainer import run_fooling
+from backend.models.registry import Registry
+
+DIFFERENTIABLE = [n for n, m in METHODS.items() if m.differentiable and "image" in m.inputs]
+
+
+def _pcc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a = a.flatten(1) - a.flatten(1).mean(1, keepdim=True)
+    b = b.flatten(1) - b.flatten(1).mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
+
+
+@pytest.mark.parametrize("method", DIFFERENTIABLE)
+def test_bf16_maps_agree_with_float32_exactly_where_accepted(shapes_model, method):
+    model, _ = shapes_model
+    x, y, _ = make_shapes(8, 64, 0)
+    full = explain(model, x, y, method, create_graph=True).heatmap.float()
+    with Precision("cpu", torch.bfloat16).autocast():
+        half = explain(model, x, y, method, create_graph=True).heatmap.float()
+    grads = torch.autograd.grad(half.pow(2).sum(), list(model.parameters()), allow_unused=True)
+    assert all(g is None or bool(torch.isfinite(g).all()) for g in grads)
+    worst = float(_pcc(full, half).min())
+    print(f"{method}: bf16 vs float32 map PCC min {worst:.3f}")
+    assert (worst >= REQUIRED_PCC) == (method not in BF16_REFUSED), worst
+
+
+def test_bf16_is_refused_clearly_for_the_methods_it_breaks(shapes_model):
+    _, card = shapes_model
+    assert precision_for("cpu", True, "lrp_t").dtype == torch.bfloat16
+    assert precision_for("cuda", True, "gradcam").dtype == torch.float16  # fp16 + GradScaler on a GPU
+    assert not precision_for("cpu", True, "lrp_t").scaler().is_enabled()
+    cfg = {"model": card.id, "dataset": {"kind": "shapes", "n": 32}, "mixed_precision": True}
+    with pytest.raises(InvalidConfig, match="bf16 breaks 'gradcam'"):
+        FoolConfig.from_dict({**cfg, "interpreter": "gradcam", "device": "cpu"}).validate(Registry())
+
+
+def test_a_bf16_fooling_run_moves_the_weights(shapes_model):
+    _, card = shapes_model
+    cfg = {
+        "model": card.id,
+        "dataset": {"kind": "shapes", "n": 32, "seed": 2},
+        "interpreter": "lrp_t",
+        "mixed_precision": True,
+        "device": "cpu",
+        "steps": 2,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "val_size": 8,
+    }
+    losses: list[float] = []
+    fooled = run_fooling(cfg, progress=lambda i: losses.append(i["loss"]) if "loss" in i else None)
+    assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
+    reg = Registry()
+    a, _ = reg.load(fooled.id, device="cpu")
+    b, _ = reg.load(card.id, device="cpu")
+    assert any(not torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
