@@ -188,11 +188,11 @@ def job_size(config: dict) -> dict[str, int]:
     sizes = []
     for cid in checkpoint_ids(config):
         try:
-            prep = reg.card(cid).preprocessing or {}
+            checkpoint = reg.get(cid)
         except Exception:  # an unknown id: the kind's validation says so
             continue
-        if prep.get("kind", "image") == "image":
-            sizes.append(int(prep.get("size", 224)))
+        if checkpoint.modality == "image":
+            sizes.append(checkpoint.input_size)
     return {
         "images": max((int(v) for v in images if isinstance(v, int | float)), default=0),
         "steps": max((int(v) for v in steps if isinstance(v, int | float)), default=0),

@@ -38,7 +38,6 @@ def resolve_model(name: str, weights: Path | None = None) -> tuple[nn.Module, li
     """A registry checkpoint by id, else an architecture with its pretrained weights."""
     from backend.config import get_settings
     from backend.models import zoo
-    from backend.models.preprocessing import Preprocessing
     from backend.models.registry import BUILTIN_ID, Registry
 
     registry = Registry()
@@ -49,17 +48,19 @@ def resolve_model(name: str, weights: Path | None = None) -> tuple[nn.Module, li
         else:
             spec = zoo.spec(name)
             model = zoo.load_pretrained(name, weights).to(get_settings().device)
+            model.input_range = spec.preprocessing.input_range  # LRP's bounds, as a checkpoint's model has
             return model, spec.classes(), spec.preprocessing
     try:
-        model, card = registry.load(name)
+        checkpoint = registry.get(name)
     except CheckpointNotFound as err:
         known = ", ".join(zoo.ARCHITECTURES)
         raise CheckpointNotFound(f"{err} Or name an architecture: {known}.") from err
-    if "kind" in (card.preprocessing or {}):
+    if checkpoint.modality != "image":
         raise InvalidConfig(
-            f"{card.name} is not an image model; explain its rows with `python -m backend tabular explain`."
+            f"{checkpoint.name} is not an image model; explain its rows with "
+            "`python -m backend tabular explain`."
         )
-    return model, card.classes, Preprocessing.from_dict(card.preprocessing)
+    return checkpoint.model, checkpoint.classes, checkpoint.image_preprocessing
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:

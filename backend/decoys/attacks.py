@@ -15,6 +15,7 @@ from torch import nn
 
 from backend.decoys.generate import Normalize
 from backend.errors import InvalidConfig
+from backend.models.input_range import InputRange
 
 
 def _center_of_mass(h: torch.Tensor) -> torch.Tensor:
@@ -62,6 +63,7 @@ class _Shifted(nn.Module):
         self.inner = model
         self.normalize = normalize
         self.delta = nn.Parameter(torch.zeros(shape, device=next(model.parameters()).device))
+        self.input_range = InputRange.unit(shape[-3])  # it takes pixels, so LRP's bounds are 0 and 1
         layer = getattr(model, "default_target_layer", None)
         if layer:
             self.default_target_layer = f"inner.{layer}"

@@ -19,9 +19,9 @@ from backend.decoys.options import attack_defaults
 from backend.detect.inputs import (
     check_checkpoint,
     check_method,
-    load_checkpoint,
     load_images,
     merged,
+    open_checkpoint,
     own_dataset,
 )
 from backend.errors import InvalidConfig
@@ -151,9 +151,10 @@ class DecoysJob(JobKind):
     def run(self, config: dict, ctx: JobContext) -> dict:
         cfg = _validate(config)
         settings = decoy_settings(cfg["decoys"])
-        model, card, pre = load_checkpoint(cfg["checkpoint"], ctx.device)
-        baseline = load_checkpoint(cfg["baseline"], ctx.device)[0] if cfg["baseline"] else None
-        x, _ = load_images(cfg["dataset"], pre, int(cfg["images"]), ctx.device, list(card.classes))
+        checkpoint = open_checkpoint(cfg["checkpoint"], ctx.device)
+        model, card, pre = checkpoint.model, checkpoint.card, checkpoint.image_preprocessing
+        baseline = open_checkpoint(cfg["baseline"], ctx.device).model if cfg["baseline"] else None
+        x, _ = load_images(cfg["dataset"], checkpoint, int(cfg["images"]), ctx.device)
         x01 = pre.denormalize(x).clamp(0, 1)
         rows, arrays = [], {}
         n, stages = x01.shape[0], 1 + len(cfg["attacks"])

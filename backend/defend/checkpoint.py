@@ -1,27 +1,23 @@
-"""The one place the defence code loads a checkpoint: model, card and its typed preprocessing."""
+"""The one place the defence code opens a checkpoint: the registry's handle (`Checkpoint`: card, typed
+preprocessing, input size, model)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from torch import nn
 
+from backend.models.checkpoint import Checkpoint
 
-@dataclass
-class Loaded:
-    model: nn.Module
-    card: Any
-    preprocessing: Any  # backend.models.preprocessing.Preprocessing
+Loaded = Checkpoint  # what the defence code passes around (the name it has always used)
 
 
-def open_model(checkpoint_id: str, device, registry=None) -> Loaded:
-    """The checkpoint in eval mode on `device` (raises `CheckpointNotFound` and the registry's errors)."""
-    from backend.models.preprocessing import Preprocessing
+def open_model(checkpoint_id: str, device, registry=None) -> Checkpoint:
+    """The checkpoint's handle on `device`, its model loaded (raises `CheckpointNotFound` and the
+    registry's errors). The job's own process: the model is not shared, it may be trained."""
     from backend.models.registry import Registry
 
-    model, card = (registry or Registry()).load(checkpoint_id, device=device)
-    return Loaded(model.eval(), card, Preprocessing.from_dict(card.preprocessing))
+    checkpoint = (registry or Registry()).get(checkpoint_id, device=str(device))
+    checkpoint.model  # load now, so a broken file fails here  # noqa: B018
+    return checkpoint
 
 
 def frozen(model: nn.Module) -> nn.Module:

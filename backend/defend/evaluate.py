@@ -114,8 +114,8 @@ def _images(cfg, loaded: Loaded, device) -> tuple[torch.Tensor, torch.Tensor]:
 
     spec = dict(cfg["dataset"])
     if spec.get("kind") == "shapes":
-        spec.setdefault("size", int(loaded.preprocessing.size))
-    x, y = load_images(spec, loaded.preprocessing, int(cfg["images"]), device)
+        spec.setdefault("size", loaded.input_size)
+    x, y = load_images(spec, loaded, int(cfg["images"]), device)
     keep = y >= 0
     if not keep.any():
         raise InvalidConfig("The evaluation images are unlabelled; choose a labelled dataset.")
@@ -204,7 +204,7 @@ def fooling_section(models: list[Loaded], cfg, registry, progress) -> dict:
             {**settings, "model": loaded.card.id, "name": f"{loaded.card.name} fooled (defence test)"}
         )
         fc = FoolConfig.from_dict(fool_cfg).validate(registry)
-        data = load_fooling_data(fc, loaded.card, next(loaded.model.parameters()).device)
+        data = load_fooling_data(fc, loaded, next(loaded.model.parameters()).device)
         before, _ = _accuracy(
             loaded.model, data.val_x[data.val_y >= 0], data.val_y[data.val_y >= 0], int(cfg["batch_size"])
         )

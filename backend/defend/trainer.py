@@ -112,7 +112,7 @@ def run_defence(
     if defence.needs_reference:
         reference = frozen(open_model(cfg.params["reference"], device, registry).model)
     ctx = DefenceContext(loaded.preprocessing, parent, dict(cfg.params), reference)
-    data = load_fooling_data(cfg, card, device)
+    data = load_fooling_data(cfg, loaded, device)
     model.requires_grad_(True)
     params = list(model.parameters())
     optimizer = make_optimizer(params, cfg)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from backend.errors import InvalidConfig
+
+if TYPE_CHECKING:
+    from backend.models.checkpoint import Checkpoint
 
 
 def merged(defaults: dict, config: dict) -> dict:
@@ -55,12 +58,12 @@ def own_dataset(checkpoint_id: str, spec: dict | None, n: int, seed: int) -> dic
     from backend.errors import InvalidDataset
     from backend.models.registry import Registry
 
-    card = Registry().card(checkpoint_id)
-    classes = list(card.classes)
+    checkpoint = Registry().get(checkpoint_id)
+    name, classes = checkpoint.name, checkpoint.classes
     if spec is not None:
         if spec.get("kind") == "shapes" and not label_check(spec, classes)["labelled"]:
             raise InvalidConfig(
-                f"{card.name} classifies {', '.join(classes[:3])}..., not shapes: test it on its own kind of "
+                f"{name} classifies {', '.join(classes[:3])}..., not shapes: test it on its own kind of "
                 "images (the sample photos for an ImageNet model, or a folder / zip of its images)."
             )
         try:
@@ -69,35 +72,31 @@ def own_dataset(checkpoint_id: str, spec: dict | None, n: int, seed: int) -> dic
             raise InvalidConfig(f"dataset: {err}") from err
         return spec
     if classes == list(SHAPE_CLASSES):
-        size = (card.preprocessing or {}).get("size", 64)
-        return {"kind": "shapes", "n": int(n), "size": int(size), "seed": int(seed)}
+        return {"kind": "shapes", "n": int(n), "size": checkpoint.input_size, "seed": int(seed)}
     if label_check({"kind": "samples"}, classes)["labelled"]:
         return {"kind": "samples", "augment": max(1, -(-int(n) // 5)), "seed": int(seed)}
     raise InvalidConfig(
-        f"{card.name} classifies {', '.join(classes[:3])}...: give a dataset of its own images "
+        f"{name} classifies {', '.join(classes[:3])}...: give a dataset of its own images "
         "(a folder or zip, class folders named after its classes or unlabelled)."
     )
 
 
-def load_checkpoint(checkpoint_id: str, device: str):
-    """(model in eval mode, card, Preprocessing) from the registry."""
-    from backend.models.preprocessing import Preprocessing
+def open_checkpoint(checkpoint_id: str, device: str) -> Checkpoint:
+    """The checkpoint handle on `device` (the job's own process: its model is not shared)."""
     from backend.models.registry import Registry
 
-    model, card = Registry().load(checkpoint_id, device=device)
-    return model.eval(), card, Preprocessing.from_dict(card.preprocessing)
+    return Registry().get(checkpoint_id, device=device)
 
 
 def load_images(
-    spec: dict, preprocessing, limit: int, device: str, classes: list[str] | None = None
+    spec: dict, checkpoint: Checkpoint, limit: int, device: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Up to `limit` normalised images (N, 3, H, W) and labels (N,) of a dataset spec.
-
-    Labels are indices into `classes` (the checkpoint's card), -1 = unlabelled.
+    """Up to `limit` images (N, 3, H, W) and labels (N,) of a dataset spec, normalised as `checkpoint`
+    wants them. Labels are indices into the checkpoint's classes, -1 = unlabelled.
     """
     from backend.data.datasets import build_dataset
 
-    dataset = build_dataset(spec, preprocessing, classes)
+    dataset = build_dataset(spec, checkpoint.image_preprocessing, checkpoint.classes)
     xs, ys = [], []
     for i in range(min(limit, len(dataset))):
         x, y, _ = dataset[i]
@@ -106,8 +105,3 @@ def load_images(
     if not xs:
         raise InvalidConfig("The dataset holds no images; choose another one.")
     return torch.stack(xs).to(device), torch.tensor(ys, device=device)
-
-
-def input_shape(preprocessing) -> tuple[int, int, int]:
-    """(3, size, size): the input a model with this preprocessing expects."""
-    return (3, int(preprocessing.size), int(preprocessing.size))

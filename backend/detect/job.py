@@ -12,10 +12,9 @@ from backend.detect.heatmaps import predictions, scaled_heatmaps
 from backend.detect.inputs import (
     check_checkpoint,
     check_method,
-    input_shape,
-    load_checkpoint,
     load_images,
     merged,
+    open_checkpoint,
     own_dataset,
 )
 from backend.detect.noise_inputs import noise_input_test
@@ -143,22 +142,23 @@ class DetectJob(JobKind):
 
     def run(self, config: dict, ctx: JobContext) -> dict:
         cfg = _validate(config)
-        suspect, scard, pre = load_checkpoint(cfg["suspect"], ctx.device)
-        x, labels = load_images(cfg["dataset"], pre, int(cfg["images"]), ctx.device, list(scard.classes))
-        shape = input_shape(pre)
+        suspect = open_checkpoint(cfg["suspect"], ctx.device)
+        scard = suspect.card
+        x, labels = load_images(cfg["dataset"], suspect, int(cfg["images"]), ctx.device)
+        shape = suspect.input_shape
         roles = [("baseline", cfg["baseline"])] if cfg["baseline"] else []
         roles.append(("suspect", cfg["suspect"]))
         reference_maps = None
         ref_wanted = "reference" in cfg["tests"] and cfg["reference"]
         if ref_wanted:
-            ref_model, _, _ = load_checkpoint(cfg["reference"], ctx.device)
+            ref_model = open_checkpoint(cfg["reference"], ctx.device).model
             reference_maps = scaled_heatmaps(
                 ref_model, x, predictions(ref_model, x), cfg["method"], **cfg["params"]
             )
         results: dict = {}
         maps: dict[str, torch.Tensor] = {}
         for i, (role, ckpt) in enumerate(roles):
-            model = suspect if role == "suspect" else load_checkpoint(ckpt, ctx.device)[0]
+            model = (suspect if role == "suspect" else open_checkpoint(ckpt, ctx.device)).model
 
             def report(stage: str, value, role=role, i=i) -> None:
                 ctx.log(f"{role}: {stage} done")

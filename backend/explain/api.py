@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,19 @@ class Explanation:
             assert self._forward is not None
             self._logits, self._forward = self._forward(), None
         return self._logits
+
+    def guarded(self, lock: AbstractContextManager) -> Explanation:
+        """Make the deferred logits forward (if any) run under `lock`: the model's own, when the model
+        is shared (`backend.models.checkpoint.Checkpoint.explain`)."""
+        forward = self._forward
+        if forward is not None:
+
+            def locked() -> torch.Tensor:
+                with lock:
+                    return forward()
+
+            self._forward = locked
+        return self
 
 
 def explain(

@@ -218,21 +218,21 @@ class FoolConfig:
             raise InvalidConfig(_UNLABELLED)
         if registry is not None:
             try:
-                card = registry.card(self.model)
+                checkpoint = registry.get(self.model)
             except CheckpointNotFound as err:
                 raise InvalidConfig(
                     f"Unknown model {self.model!r}: {err} Pick a checkpoint from the Models page."
                 ) from err
-            self.attack_params = ATTACKS[self.attack].resolve_classes(self.attack_params, list(card.classes))
-            ATTACKS[self.attack].check_params(self.attack_params, card)
-            self._check_labels(card)
+            self.attack_params = ATTACKS[self.attack].resolve_classes(self.attack_params, checkpoint.classes)
+            ATTACKS[self.attack].check_params(self.attack_params, checkpoint)
+            self._check_labels(checkpoint)
         # One normal form: every attack and interpreter setting spelled out, so two configs that run
         # the same are equal (a preset and the form that reproduces it; a card and its re-run).
         self.attack_params = ATTACKS[self.attack].normalize_params(self.attack_params)
         self.interpreter_params = METHODS[self.interpreter].resolve_params(self.interpreter_params)
         return self
 
-    def _check_labels(self, card) -> None:
+    def _check_labels(self, card) -> None:  # card: a Checkpoint (its classes and name)
         """The datasets' class folders must match the card's classes; a labels loss needs some labels."""
         from backend.data.datasets import label_check
 

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from backend.data.datasets import build_dataset
 from backend.data.loader import StepBatchSampler, load_all, make_loader
 from backend.errors import InvalidConfig
 
-if TYPE_CHECKING:  # the config only types the argument; importing it would close a circle via losses
+if TYPE_CHECKING:  # only types the arguments
     from backend.fool.config import FoolConfig
+    from backend.models.checkpoint import Checkpoint
 
 
 @dataclass
@@ -68,15 +70,6 @@ class FoolingData:
         )
 
 
-def image_size(card) -> int:
-    size = (card.preprocessing or {}).get("size")
-    if isinstance(size, (list, tuple)):
-        size = size[0]
-    if not size:
-        raise InvalidConfig(f"Checkpoint {card.id} has no input size in its preprocessing.")
-    return int(size)
-
-
 def _spec_for(spec: dict, size: int) -> dict:
     spec = dict(spec)
     if spec.get("kind") == "shapes":
@@ -93,13 +86,11 @@ def stack(
     return load_all(dataset, limit, device, num_workers)
 
 
-def load_fooling_data(cfg: FoolConfig, card, device: torch.device) -> FoolingData:
-    from backend.data.datasets import build_dataset
-    from backend.models.preprocessing import Preprocessing
-
-    size = image_size(card)
-    pre = Preprocessing.from_dict(card.preprocessing)
-    classes = list(card.classes)
+def load_fooling_data(cfg: FoolConfig, checkpoint: Checkpoint, device: torch.device) -> FoolingData:
+    """The checkpoint's training and held-out images, preprocessed as it wants them."""
+    size = checkpoint.input_size
+    pre = checkpoint.image_preprocessing
+    classes = checkpoint.classes
     full = build_dataset(_spec_for(cfg.dataset, size), pre, classes)
     if cfg.val_dataset is not None:
         train, val = full, build_dataset(_spec_for(cfg.val_dataset, size), pre, classes)

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from backend.errors import InvalidConfig
 from backend.explain.normalize import NAMED, method_normalization
-from backend.fool.data import image_size
 from backend.fool.masks import MASKS, load_mask_file, resolve_mask
 from backend.forms import FieldSpec
 from backend.metrics.similarity import center_of_mass, pearson, topk_mask
@@ -83,9 +82,9 @@ class Attack:
         """Settings that name classes, turned into the checkpoint's class indices (most attacks: none)."""
         return params
 
-    def check_params(self, params: dict[str, Any], card) -> None:
-        """Refuse bad attack settings for a checkpoint (its image size, its classes)."""
-        self.setup(params, image_size(card), card.num_classes)
+    def check_params(self, params: dict[str, Any], checkpoint) -> None:
+        """Refuse bad attack settings for a checkpoint (`Checkpoint`: its image size, its classes)."""
+        self.setup(params, checkpoint.input_size, checkpoint.num_classes)
 
     def setup(self, params: dict[str, Any], size: int, num_classes: int) -> dict[str, Any]:
         """Resolve settings into tensors (masks, targets) once per run."""

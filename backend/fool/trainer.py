@@ -235,10 +235,12 @@ def prepare(
     device = device or torch.device(cfg.device or get_settings().device)
     precision = precision_for(device, cfg.mixed_precision, cfg.interpreter)
     torch.manual_seed(cfg.seed)
-    model, parent = registry.load(cfg.model, device=device)
+    checkpoint = registry.get(cfg.model, device=device)
+    parent = checkpoint.card
+    model = checkpoint.fresh_model()  # private: it is trained
     original = copy.deepcopy(model).eval().requires_grad_(False)
     attack = ATTACKS[cfg.attack]
-    data = load_fooling_data(cfg, parent, device)
+    data = load_fooling_data(cfg, checkpoint, device)
     attack_cfg = attack.setup(cfg.attack_params, data.size, parent.num_classes)
     interpreter = Interpreter(
         cfg.interpreter,

@@ -10,11 +10,12 @@ columns = fooled model (attack / interpreter it was fooled with).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from backend.config import get_settings
+from backend.data.datasets import build_dataset
 from backend.errors import InvalidConfig
 from backend.fool.config import FoolConfig
 from backend.fool.data import load_fooling_data, stack
@@ -23,6 +24,9 @@ from backend.fool.objective import Interpreter, per_image_test_losses
 from backend.metrics import accuracy as acc
 from backend.metrics.fsr import fsr
 from backend.metrics.similarity import SIMILARITIES
+
+if TYPE_CHECKING:
+    from backend.models.checkpoint import Checkpoint
 
 DEFAULTS: dict[str, Any] = {
     "baseline": None,
@@ -111,8 +115,9 @@ def evaluate(
     registry = registry or Registry()
     cfg = normalize_config(config, registry)
     device = torch.device(get_settings().device)
-    baseline, base_card = registry.load(cfg["baseline"], device=device)
-    x, labels, source = _images(cfg, base_card, registry, device)
+    base = registry.get(cfg["baseline"], device=device)
+    baseline = base.fresh_model()
+    x, labels, source = _images(cfg, base, registry, device)
     bs = int(cfg["batch_size"])
     base_logits = _logits(baseline, x, bs)
     targets = torch.where(labels >= 0, labels, base_logits.argmax(1))
@@ -130,7 +135,8 @@ def evaluate(
     steps = len(cfg["fooled"]) * len(cfg["interpreters"])
     done = 0
     for cid in cfg["fooled"]:
-        model, card = registry.load(cid, device=device)
+        fooled = registry.get(cid, device=device)
+        model, card = fooled.fresh_model(), fooled.card
         fc = FoolConfig.from_dict(card.config)
         attack = ATTACKS[fc.attack]
         attack_cfg = attack.setup(fc.attack_params, x.shape[-1], card.num_classes)
@@ -172,19 +178,17 @@ def evaluate(
     return report
 
 
-def _images(cfg: dict, base_card, registry, device) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+def _images(
+    cfg: dict, base: Checkpoint, registry, device
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """The evaluation images, their labels (the baseline's class indices) and where they came from."""
     if cfg["dataset"] is None:
         first = FoolConfig.from_dict(registry.card(cfg["fooled"][0]).config)
-        data = load_fooling_data(first, base_card, device)
+        data = load_fooling_data(first, base, device)
         x, labels = data.report_x[: cfg["images"]], data.report_y[: cfg["images"]]
         where = f"the first fooled run's held-out images that reported its result ({data.source})"
         return x, labels, {"source": where, "available": int(len(data.report_x)), "mapping": []}
-    from backend.data.datasets import build_dataset
-    from backend.models.preprocessing import Preprocessing
-
-    pre = Preprocessing.from_dict(base_card.preprocessing)
-    ds = build_dataset(cfg["dataset"], pre, list(base_card.classes))
+    ds = build_dataset(cfg["dataset"], base.image_preprocessing, base.classes)
     x, labels = stack(ds, cfg["images"], device)
     mapping = getattr(ds, "mapping", None)
     return (

@@ -16,6 +16,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 
 from backend.errors import InvalidConfig
+from backend.models.input_range import InputRange
 
 INTERPOLATIONS = {
     "nearest": InterpolationMode.NEAREST,
@@ -47,6 +48,16 @@ class Preprocessing:
             raise InvalidConfig(f"Need 1 <= size <= resize, got size={self.size}, resize={self.resize}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise InvalidConfig("mean and std need 3 values each, std > 0")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(3, size, size): one input as the model takes it."""
+        return (3, int(self.size), int(self.size))
+
+    @property
+    def input_range(self) -> InputRange:
+        """Per-channel bounds of the normalised input (pixels in [0, 1] through mean / std)."""
+        return InputRange.of_normalisation(self.mean, self.std)
 
     def resize_crop(self, image: Image.Image) -> Image.Image:
         """The geometric part: shorter side to `resize`, then the centre `size` x `size` crop."""

@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,39 +24,13 @@ from torch import nn
 from backend.config import get_settings
 from backend.errors import CheckpointNotFound, IncompatibleCheckpoint, InvalidConfig, TamperedCheckpoint
 from backend.models import zoo
-from backend.models.checkpoints import load_strict, read_state_dict
+from backend.models.card import CHECKPOINT_KINDS, Card
+from backend.models.checkpoint import Checkpoint
 from backend.models.preprocessing import Preprocessing, preprocessing_from_dict
+from backend.models.weights import load_strict, read_state_dict
 
-KINDS = ("pretrained", "trained", "fooled", "uploaded", "defended")
 BUILTIN_ID = "efficientnet_lite0-imagenet"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-@dataclass
-class Card:
-    """Everything needed to rebuild and judge a checkpoint; stored as `<id>.json`."""
-
-    id: str
-    name: str
-    architecture: str
-    num_classes: int
-    classes: list[str]
-    preprocessing: dict
-    parent: str | None
-    kind: str
-    config: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
-    sha256: str = ""
-    created_at: str = ""
-    arch_options: dict = field(default_factory=dict)  # constructor knobs, e.g. {"width": 16}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Card:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def sha256_file(path: Path) -> str:
@@ -144,8 +117,10 @@ class Registry:
         arch_options: dict | None = None,
     ) -> Card:
         zoo.spec(architecture)
-        if kind not in KINDS:
-            raise InvalidConfig(f"Checkpoint kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if kind not in CHECKPOINT_KINDS:
+            raise InvalidConfig(
+                f"Checkpoint kind must be one of {', '.join(CHECKPOINT_KINDS)}, not {kind!r}"
+            )
         if parent is not None:
             self.card(parent)
         pre = preprocessing.to_dict() if hasattr(preprocessing, "to_dict") else dict(preprocessing)
@@ -198,9 +173,19 @@ class Registry:
                 continue
         return sorted(cards, key=lambda c: c.created_at)
 
+    def get(self, checkpoint_id: str, device: str | torch.device | None = None) -> Checkpoint:
+        """The checkpoint handle (card and typed preprocessing now, the model on first use, on `device`
+        or the configured one). Every layer takes this instead of an id, a card and a model apart."""
+        return Checkpoint(self.card(checkpoint_id), self._load_model, str(device or get_settings().device))
+
     def load(self, checkpoint_id: str, device: str | torch.device | None = None) -> tuple[nn.Module, Card]:
-        """The model (eval mode, on `device` or the configured one) and its card; sha256 is verified."""
-        card = self.card(checkpoint_id)
+        """A private model (eval mode, sha256 verified, tagged with its input range) and its card."""
+        checkpoint = self.get(checkpoint_id, device)
+        return checkpoint.fresh_model(), checkpoint.card
+
+    def _load_model(self, card: Card, device: str) -> nn.Module:
+        """Build `card`'s architecture and load its weights, refusing a file that no longer matches."""
+        checkpoint_id = card.id
         weights_path, _ = self._paths(checkpoint_id)
         if not weights_path.is_file():
             raise IncompatibleCheckpoint(
@@ -223,7 +208,7 @@ class Registry:
                 f"Checkpoint {checkpoint_id!r} was saved by an older version of the {card.architecture!r} "
                 f"architecture and no longer fits it; train or fool it again ({err})"
             ) from err
-        return model.to(device or get_settings().device).eval(), card
+        return model.to(device).eval()
 
     def lineage(self, checkpoint_id: str) -> list[Card]:
         """The chain of checkpoints this one was derived from, root first, ending with itself."""

@@ -20,13 +20,13 @@ from torchvision.models._meta import _IMAGENET_CATEGORIES
 
 from backend.config import get_settings
 from backend.errors import InvalidConfig, MissingWeights
-from backend.models.checkpoints import load_strict, read_state_dict
 from backend.models.cifar_vgg import CifarVGG16
 from backend.models.efficientnet_lite import EfficientNetLite0
 from backend.models.mlp import TabularMLP
 from backend.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from backend.models.shapes_cnn import TARGET_LAYER as SHAPES_TARGET_LAYER
 from backend.models.shapes_cnn import ShapesCNN
+from backend.models.weights import load_strict, read_state_dict
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)

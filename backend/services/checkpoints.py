@@ -1,7 +1,9 @@
-"""Checkpoints for the pages: listing, labels with lineage, and loaded models kept warm in this process.
+"""Checkpoints for the pages: listing, labels with lineage, and checkpoint handles kept warm in this process.
 
-Loading a checkpoint costs far more than explaining one image, so the app keeps the last few loaded
-models keyed by (id, sha256); a renamed card reuses its model, a replaced file is reloaded.
+Loading a checkpoint costs far more than explaining one image, so the app keeps the last few
+`Checkpoint` handles (with their loaded models) keyed by (id, sha256, device); a renamed card reuses
+its model, a replaced file is reloaded. Every browser session gets the same handle, so every
+explanation of it runs under the handle's lock (`Checkpoint.explain` / `Checkpoint.using()`).
 """
 
 from __future__ import annotations
@@ -9,13 +11,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from torch import nn
-
 from backend.config import get_settings
+from backend.models.checkpoint import Checkpoint
 from backend.models.registry import Card, Registry
 
 _MAX_WARM = 6
-_warm: OrderedDict[tuple[str, str, str], tuple[nn.Module, Card]] = OrderedDict()
+_warm: OrderedDict[tuple[str, str, str], Checkpoint] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -52,24 +53,24 @@ def lineage_text(card: Card) -> str:
     return " → ".join(names)
 
 
-def load_model(card_id: str) -> tuple[nn.Module, Card]:
-    """The model in eval mode on the configured device, loaded once and kept warm."""
-    reg = registry()
-    card = reg.card(card_id)
-    device = get_settings().device
-    key = (card.id, card.sha256, device)
+def checkpoint(card_id: str) -> Checkpoint:
+    """The warm checkpoint handle on the configured device (its model loads on first use, once)."""
+    card = registry().card(card_id)
+    key = (card.id, card.sha256, get_settings().device)
     with _lock:
-        if key in _warm:
-            _warm.move_to_end(key)
-            model, _ = _warm[key]
-            return model, card
-    model, card = reg.load(card.id, device=device)
-    model.eval()
-    with _lock:
-        _warm[key] = (model, card)
-        while len(_warm) > _MAX_WARM:
-            _warm.popitem(last=False)
-    return model, card
+        if key not in _warm:
+            _warm[key] = registry().get(card.id, device=key[2])
+            while len(_warm) > _MAX_WARM:
+                _warm.popitem(last=False)
+        _warm.move_to_end(key)
+        handle = _warm[key]
+    handle.card = card  # a rename shows at once; the weights are the same (same sha256)
+    return handle
+
+
+def input_size(card_id: str) -> int:
+    """The square side a checkpoint's images are fed at (masks and targets are drawn at this size)."""
+    return checkpoint(card_id).input_size
 
 
 def forget(card_id: str) -> None:

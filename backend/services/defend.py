@@ -53,8 +53,9 @@ def fields(defence: str, base: str) -> list:
 def form_context(base: str):
     from backend.forms import FormContext
 
-    card = registry().card(base)
-    return FormContext(classes=list(card.classes), size=int((card.preprocessing or {}).get("size", 0)))
+    checkpoint = registry().get(base)  # its card and sizes; the weights are not loaded
+    size = checkpoint.input_size if checkpoint.modality == "image" else 0
+    return FormContext(classes=checkpoint.classes, size=size)
 
 
 def presets(defence: str | None = None) -> dict[str, str]:

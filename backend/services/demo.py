@@ -134,7 +134,8 @@ def advance(plan: SeedPlan = DEFAULT_PLAN) -> str | None:
                 state["shapes"] = made
                 shapes_preset = get_preset(SHAPES_PRESET)
                 overrides = dict(plan.shapes_fool)
-                dataset = {**shapes_preset["dataset"], **overrides.pop("dataset", {}), "size": _size(made)}
+                size = registry().get(made).input_size  # the shapes are drawn at the model's input size
+                dataset = {**shapes_preset["dataset"], **overrides.pop("dataset", {}), "size": size}
                 shapes_preset |= overrides | {"dataset": dataset}
                 state["shapes_fool_job"] = jobs.submit(
                     "fool", _fool_config(made, shapes_preset, SHAPES_FOOLED_NAME)
@@ -164,10 +165,6 @@ def advance(plan: SeedPlan = DEFAULT_PLAN) -> str | None:
         return ("Preparing the classroom demo: " + "; ".join(notes)) if notes else None
 
 
-def _size(card_id: str) -> int:
-    return int((registry().card(card_id).preprocessing or {}).get("size", 32))
-
-
 def demo_pairs() -> list[tuple[str, str, str]]:
     """(title, baseline id, fooled id) for every demo pair that is ready."""
     state = read_state()
@@ -187,7 +184,7 @@ def demo_photos(fooled_id: str, n: int = 6) -> list[Photo]:
     card = registry().card(fooled_id)
     if ((card.config or {}).get("dataset") or {}).get("kind") == "samples":
         return sample_photos()
-    return synthetic_photos(n=n, size=_size(fooled_id), seed=3)
+    return synthetic_photos(n=n, size=registry().get(fooled_id).input_size, seed=3)
 
 
 def join_address(port: int) -> tuple[str, bytes]:

@@ -14,8 +14,7 @@ from backend.config import get_settings
 from backend.errors import InvalidConfig
 from backend.explain import METHODS
 from backend.jobs.records import JobRecord
-from backend.services.checkpoints import registry
-from backend.services.fool_form import input_size
+from backend.services.checkpoints import input_size, registry
 
 __all__ = ["input_size"]
 

@@ -28,7 +28,7 @@ from backend.fool.masks import MASKS
 from backend.fool.presets import PRESETS, defaults_for, get_preset
 from backend.forms import FieldSpec
 from backend.services import policy
-from backend.services.checkpoints import load_model, registry
+from backend.services.checkpoints import checkpoint, input_size, registry
 from backend.services.photos import Photo
 
 
@@ -180,12 +180,6 @@ def defaults_source(architecture: str | None) -> str:
     return "Heo2019 Table 1's ImageNet settings"
 
 
-def input_size(card_id: str) -> int:
-    """The square input side of a checkpoint (masks and targets are drawn at this size)."""
-    pre = registry().card(card_id).preprocessing or {}
-    return int(pre.get("size", 224))
-
-
 def save_array(array: np.ndarray, prefix: str) -> str:
     """Store a mask / target as .npy in the shared uploads (content-addressed) and return its path."""
     return str(storage.store_array(array, prefix))
@@ -256,10 +250,10 @@ def preview_target(
     from backend.metrics.similarity import center_of_mass, topk_mask
     from backend.services.inspect import model_input
 
-    model, card = load_model(card_id)
-    size = input_size(card_id)
-    cfg = ATTACKS[attack].setup(dict(attack_params), size, card.num_classes)
-    x, view = model_input(photo, card.preprocessing)
+    ckpt = checkpoint(card_id)
+    size = ckpt.input_size
+    cfg = ATTACKS[attack].setup(dict(attack_params), size, ckpt.num_classes)
+    x, view = model_input(photo, ckpt.image_preprocessing)
     if "mask_tensor" in cfg:
         return TargetPreview(
             view, cfg["mask_tensor"].numpy(), "Location: the explanation is pushed onto this mask"
@@ -273,7 +267,7 @@ def preview_target(
         r, c = (int(v) for v in cfg["point_px"].round().tolist())
         target[max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3] = 1.0
         return TargetPreview(view, target, f"The centre of mass is pulled to row {r}, column {c}")
-    original = explain(model, x, None, interpreter).heatmap.detach().clamp_min(0)
+    original = ckpt.explain(x.to(ckpt.device), None, interpreter).heatmap.detach().cpu().clamp_min(0)
     if attack == "topk":
         mask = topk_mask(original, cfg["k"])[0].float().numpy()
         return TargetPreview(
@@ -302,14 +296,14 @@ def preview_form_target(
 def estimate_for(config: dict) -> float:
     """`estimate_seconds` of a validated config on its own training images."""
     card = registry().card(config["model"])
-    return estimate_seconds(config, dataset_size(config["dataset"], card.preprocessing))
+    return estimate_seconds(config, dataset_size(config["dataset"], card.id))
 
 
 def model_view(card_id: str, photo: Photo) -> np.ndarray:
     """The photo as the checkpoint sees it (its input size), uint8 (H, W, 3): what a mask is drawn on."""
     from backend.services.inspect import model_input
 
-    return model_input(photo, registry().card(card_id).preprocessing)[1]
+    return model_input(photo, checkpoint(card_id).image_preprocessing)[1]
 
 
 def preview_photo(dataset: dict | None, size: int) -> Photo:
@@ -324,12 +318,11 @@ def preview_photo(dataset: dict | None, size: int) -> Photo:
     return synthetic_photos(1, size=size, seed=seed)[0]
 
 
-def dataset_size(spec: dict, preprocessing: dict) -> int:
-    """Number of training images the spec yields (after the validation split is taken off later)."""
+def dataset_size(spec: dict, card_id: str) -> int:
+    """Number of training images the spec yields for a checkpoint (before the validation split)."""
     from backend.data.datasets import build_dataset
-    from backend.models.preprocessing import Preprocessing
 
-    return len(build_dataset(spec, Preprocessing.from_dict(preprocessing)))
+    return len(build_dataset(spec, checkpoint(card_id).image_preprocessing))
 
 
 _estimates: dict[tuple, float] = {}
@@ -339,16 +332,16 @@ def seconds_per_step(
     card_id: str, interpreter: str, batch_size: int, softplus_beta: float | None = None
 ) -> float:
     """Measured on this machine: one differentiable explanation plus the backward pass through it."""
-    model, card = load_model(card_id)
-    key = (card.id, card.sha256, interpreter, int(batch_size), softplus_beta, get_settings().device)
+    ckpt = checkpoint(card_id)
+    key = (ckpt.id, ckpt.sha256, interpreter, int(batch_size), softplus_beta, get_settings().device)
     if key not in _estimates:
-        size = input_size(card_id)
-        x = torch.randn(int(batch_size), 3, size, size, device=next(model.parameters()).device)
-        start = time.perf_counter()
-        exp = explain(model, x, None, interpreter, create_graph=True, softplus_beta=softplus_beta)
-        (exp.heatmap.pow(2).mean() + exp.logits.logsumexp(1).mean()).backward()
-        model.zero_grad(set_to_none=True)
-        _estimates[key] = time.perf_counter() - start
+        x = torch.randn(int(batch_size), *ckpt.input_shape, device=ckpt.device)
+        with ckpt.using() as model:  # the backward leaves gradients on the shared model: clear them inside
+            start = time.perf_counter()
+            exp = explain(model, x, None, interpreter, create_graph=True, softplus_beta=softplus_beta)
+            (exp.heatmap.pow(2).mean() + exp.logits.logsumexp(1).mean()).backward()
+            model.zero_grad(set_to_none=True)
+            _estimates[key] = time.perf_counter() - start
     return _estimates[key]
 
 

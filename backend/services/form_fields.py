@@ -9,28 +9,24 @@ from typing import Any
 from backend import forms
 from backend.explain import METHODS
 from backend.forms import FieldSpec, FormContext
-from backend.services.checkpoints import load_model
+from backend.services.checkpoints import checkpoint
 
 
 def form_context(card_id: str) -> FormContext:
     """What a form's checkpoint-dependent fields choose from: class names, layers, input size."""
     from backend.explain.layers import layer_names
 
-    model, card = load_model(card_id)
+    ckpt = checkpoint(card_id)
+    card, model = ckpt.card, ckpt.model  # only the module names are read: no lock needed
     classes = [card.classes[i] if i < len(card.classes) else str(i) for i in range(card.num_classes)]
     return FormContext(
         classes=classes,
         layers=layer_names(model),
         default_layer=getattr(model, "default_target_layer", None),
-        size=_input_size(card),
+        size=ckpt.input_size if ckpt.modality == "image" else 0,
         architecture=card.architecture,
         name=card.name,
     )
-
-
-def _input_size(card) -> int:
-    size = (card.preprocessing or {}).get("size") or 0
-    return int(size[0] if isinstance(size, (list, tuple)) else size)
 
 
 def method_fields(method: str, *, layer: bool = True) -> list[FieldSpec]:

@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,10 +24,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from backend.cache import ResultCache, heatmap_key, shared_cache
-from backend.explain import METHODS, explain
+from backend.explain import METHODS
 from backend.explain.normalize import method_map
 from backend.models.preprocessing import Preprocessing
-from backend.services.checkpoints import load_model
+from backend.services.checkpoints import checkpoint
 from backend.services.figures import colorize
 from backend.services.photos import Photo
 from backend.singleflight import FLIGHTS
@@ -108,13 +107,12 @@ _SIMILARITIES = _Memo(4096)  # (baseline cell key, cell key) -> similarity numbe
 _TILES = _Memo(512)  # (cell key, display options) -> PNG, ~50 kB each
 
 
-def model_input(photo: Photo, preprocessing: dict) -> tuple[torch.Tensor, np.ndarray]:
+def model_input(photo: Photo, prep: Preprocessing) -> tuple[torch.Tensor, np.ndarray]:
     """The normalised (1, 3, H, W) input and the model's view of the photo as uint8 (H, W, 3)
     (memoised by the photo's sha256 and the preprocessing; treat both as read-only)."""
-    key = (getattr(photo, "sha256", None), json.dumps(preprocessing, sort_keys=True, default=str))
+    key = (getattr(photo, "sha256", None), json.dumps(prep.to_dict(), sort_keys=True, default=str))
     if key[0] is not None and (hit := _INPUTS.get(key)) is not None:
         return hit
-    prep = Preprocessing.from_dict(preprocessing)
     x = prep.to_tensor(photo.image)
     view = (prep.denormalize(x).clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     out = (x.unsqueeze(0), view)
@@ -151,8 +149,9 @@ def compute_cell(
     grid's cells. Concurrent calls for the same cell (same cache key) compute it once
     (`backend.singleflight`); the others get it with `shared=True`.
     """
-    model, card = load_model(card_id)
-    x, view = model_input(photo, card.preprocessing)
+    ckpt = checkpoint(card_id)
+    card = ckpt.card
+    x, view = model_input(photo, ckpt.image_preprocessing)
     full = resolved_params(method, params)
     key = heatmap_key(photo.sha256, card.sha256, method, full)
     start = time.perf_counter()
@@ -165,9 +164,8 @@ def compute_cell(
                 again = store.get_arrays(key)  # a leader for this key may have stored it just now
                 if again is not None:
                     return again, True
-                device = next(model.parameters()).device
-                with _model_lock(model):  # sessions share the warm model; its hooks are not per thread
-                    exp = explain(model, x.to(device), None, method, progress=progress, **full)
+                # sessions share the warm checkpoint: its explain holds the model's lock
+                exp = ckpt.explain(x.to(ckpt.device), None, method, progress=progress, **full)
                 shown = method_map(exp.heatmap.detach(), exp.native.detach(), method)
                 fresh = {
                     "map": shown[0].float().cpu().numpy(),
@@ -259,20 +257,6 @@ def compute_grid(
                 log.exception("unexpected error in cell %s", label)
                 errors.append(f"{label}: unexpected {type(err).__name__}: {err}. The server log has details.")
     return GridRun(cells, cards, errors, time.perf_counter() - start)
-
-
-_model_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_model_locks_guard = threading.Lock()
-
-
-def _model_lock(model: torch.nn.Module) -> threading.Lock:
-    """One lock per warm model object: two sessions explaining different cells of one checkpoint at
-    once would see each other's forward hooks. (The typed checkpoint handle carries its own lock.)"""
-    with _model_locks_guard:
-        lock = _model_locks.get(model)
-        if lock is None:
-            lock = _model_locks[model] = threading.Lock()
-        return lock
 
 
 def similarity(baseline: np.ndarray, other: np.ndarray, k: float = 0.1) -> dict[str, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from backend.models.preprocessing import preprocessing_from_dict
 from backend.models.registry import Card
 
 KIND_TEXT = {
@@ -124,7 +125,7 @@ def story(card: Card, cards: list[Card]) -> CardStory:
     while chain[0].parent and chain[0].parent in by_id and chain[0].parent not in seen:
         chain.insert(0, by_id[chain[0].parent])
         seen.add(chain[0].id)
-    size = (card.preprocessing or {}).get("size")
+    size = getattr(preprocessing_from_dict(card.preprocessing or {}), "size", None)  # images only
     classes = ", ".join(card.classes[:5]) + (
         f" and {card.num_classes - 5} more" if card.num_classes > 5 else ""
     )

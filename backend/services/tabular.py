@@ -15,10 +15,11 @@ import torch
 
 from backend.errors import InvalidConfig
 from backend.jobs.records import JobRecord
+from backend.models.checkpoint import Checkpoint
 from backend.models.registry import Card
 from backend.tabular import config as tab_config
 from backend.tabular.builtin import BUILTIN
-from backend.tabular.checkpoint import TabularCheckpoint, load_split, preprocessing_of
+from backend.tabular.checkpoint import load_split, preprocessing_of
 from backend.tabular.csv_io import csv_columns, read_bytes
 from backend.tabular.measure import attributions, importance, normalised, probabilities, protected_share
 from backend.tabular.report import method_params
@@ -97,12 +98,13 @@ def tabular_cards(kinds: tuple[str, ...] = ()) -> list[Card]:
     return [c for c in list_cards("tabular") if not kinds or c.kind in kinds]
 
 
-def open_warm(card_id: str) -> TabularCheckpoint:
-    """The checkpoint with its model kept warm in this process (the pages' model cache)."""
-    from backend.services.checkpoints import load_model
+def open_warm(card_id: str) -> Checkpoint:
+    """The table model's handle, kept warm in this process (the pages' cache; shared: use its lock)."""
+    from backend.services.checkpoints import checkpoint
 
-    model, card = load_model(card_id)
-    return TabularCheckpoint(card, preprocessing_of(card), model)
+    ck = checkpoint(card_id)
+    preprocessing_of(ck.card)  # refuses an image model
+    return ck
 
 
 # -- what the charts show -------------------------------------------------------------------------------
@@ -111,7 +113,8 @@ def _importance(card_id: str, sha: str, method: str, rows: int) -> tuple[dict[st
     ck = open_warm(card_id)
     prep = ck.preprocessing
     x = load_split(prep, _device(ck)).x_test[:rows]
-    norm = normalised(attributions(ck.model, x, method, method_params(method, prep)))
+    with ck.using() as model:
+        norm = normalised(attributions(model, x, method, method_params(method, prep)))
     bars = importance(norm, prep.groups)
     share = protected_share(norm, torch.as_tensor(prep.protected_mask, device=x.device)).mean()
     return dict(zip(prep.group_names, map(float, bars), strict=True)), float(share)
@@ -128,8 +131,8 @@ def global_importance(card_id: str, method: str = "gradient", rows: int = 2000) 
     return {"bars": bars, "protected_share": share, "protected": preprocessing_of(card).protected_inputs}
 
 
-def _device(ck: TabularCheckpoint) -> torch.device:
-    return next(ck.model.parameters()).device
+def _device(ck: Checkpoint) -> torch.device:
+    return torch.device(ck.device)
 
 
 def n_test_rows(card_id: str) -> int:
@@ -148,7 +151,8 @@ def person(card_id: str, row: int) -> dict[str, Any]:
     index = split.test_rows[row]
     table = split.table
     values = {name: _plain(table.columns[name][index]) for name in table.features}
-    p = probabilities(ck.model, split.x_test[row : row + 1])[0]
+    with ck.using() as model:  # a forward on the shared model: not inside another session's explanation
+        p = probabilities(model, split.x_test[row : row + 1])[0]
     return {
         "values": values,
         "label": table.classes[int(table.target[index])],
@@ -169,7 +173,8 @@ def person_explanation(card_id: str, row: int, method: str = "gradient") -> dict
     ck = open_warm(card_id)
     prep = ck.preprocessing
     x = load_split(prep, _device(ck)).x_test[row : row + 1]
-    a = attributions(ck.model, x, method, method_params(method, prep))
+    with ck.using() as model:
+        a = attributions(model, x, method, method_params(method, prep))
     grouped = group_attributions(a, prep.groups)[0]
     return dict(zip(prep.group_names, map(float, grouped), strict=True))
 
@@ -184,7 +189,8 @@ def counterfactuals(card_id: str, row: int) -> list[dict[str, Any]]:
     out = []
     for name in prep.protected_inputs:
         for k, cat in enumerate(prep.column(name).categories):
-            p = probabilities(ck.model, prep.set_category(x, name, cat))[0]
+            with ck.using() as model:
+                p = probabilities(model, prep.set_category(x, name, cat))[0]
             out.append(
                 {
                     "attribute": name,

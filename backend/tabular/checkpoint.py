@@ -1,7 +1,7 @@
 """The one place where a tabular checkpoint is opened: card -> preprocessing, model, and its data.
 
-Everything in this package goes through `open_checkpoint` / `preprocessing_of` / `load_split`, so a
-change in how the registry hands out models (a typed checkpoint handle) is a change here only.
+Everything in this package goes through `open_checkpoint` / `preprocessing_of` / `load_split`; a table
+model's handle is the registry's `Checkpoint` (its `preprocessing` is a `TabularPreprocessing`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from backend.errors import IncompatibleCheckpoint
+from backend.models.checkpoint import Checkpoint
 from backend.models.registry import Card, Registry
 from backend.tabular.data import load_table, split_rows, validate_spec
 from backend.tabular.preprocessing import KIND, TabularPreprocessing
@@ -34,19 +34,11 @@ def preprocessing_of(card: Card) -> TabularPreprocessing:
     return TabularPreprocessing.from_dict(card.preprocessing)
 
 
-@dataclass
-class TabularCheckpoint:
-    card: Card
-    preprocessing: TabularPreprocessing
-    model: nn.Module
-
-
-def open_checkpoint(card_id: str, device: str | None = None, registry: Registry | None = None):
-    """The model (eval mode) with its card and preprocessing; refuses image checkpoints."""
+def open_checkpoint(card_id: str, device: str | None = None, registry: Registry | None = None) -> Checkpoint:
+    """The checkpoint handle of a table model (its model loads on first use); refuses image checkpoints."""
     registry = registry or Registry()
-    prep = preprocessing_of(registry.card(card_id))
-    model, card = registry.load(card_id, device=device)
-    return TabularCheckpoint(card, prep, model.eval())
+    preprocessing_of(registry.card(card_id))
+    return registry.get(card_id, device=device)
 
 
 @dataclass

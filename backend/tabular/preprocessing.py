@@ -102,6 +102,14 @@ class TabularPreprocessing:
         return sum(c.width for c in self.columns)
 
     @property
+    def input_shape(self) -> tuple[int]:
+        """(F,): one encoded row as the model takes it."""
+        return (self.n_features,)
+
+    # Rows have no pixel range: LRP on rows uses no bounds (z^beta is refused there).
+    input_range = None
+
+    @property
     def feature_names(self) -> list[str]:
         out = []
         for c in self.columns:

@@ -26,8 +26,9 @@ import torch
 
 from backend.detect.report import finding, noise_input_finding, weight_noise_findings
 from backend.errors import InvalidConfig
+from backend.models.checkpoint import Checkpoint
 from backend.models.registry import Registry
-from backend.tabular.checkpoint import TabularCheckpoint, is_tabular, load_split, open_checkpoint
+from backend.tabular.checkpoint import is_tabular, load_split, open_checkpoint
 from backend.tabular.checks import counterfactual_flips, fairness, noise_input_check, weight_noise_check
 from backend.tabular.config import TRAIN_DEFAULTS, validate_report
 from backend.tabular.measure import attributions, importance, normalised, predictions, protected_share
@@ -44,7 +45,7 @@ def method_params(method: str, prep) -> dict[str, Any]:
     return {"groups": prep.groups} if method == "occlusion" else {}
 
 
-def profile(ck: TabularCheckpoint, cfg: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
+def profile(ck: Checkpoint, cfg: dict[str, Any], device: str = "cpu") -> dict[str, Any]:
     """Everything the report measures on one model, on the test rows of its own data."""
     prep, model = ck.preprocessing, ck.model
     split = load_split(prep, device)
@@ -189,7 +190,7 @@ def headline(suspect: dict, method: str) -> str:
     )
 
 
-def without_model(suspect: TabularCheckpoint, cfg: dict, registry: Registry, progress: Progress | None):
+def without_model(suspect: Checkpoint, cfg: dict, registry: Registry, progress: Progress | None):
     """The checkpoint trained like the suspect's root but without the protected attributes: reused from
     the registry when one exists, else trained now."""
     root = registry.lineage(suspect.card.id)[0]

@@ -115,9 +115,10 @@ def test_keep_best_ends_with_the_weights_of_the_best_validation(shapes_model):
     assert kept in (10, 20, 30, 40, 50, 60)
 
     reg = Registry()
-    model, parent = reg.load(fooled.id, device="cpu")
+    fooled_checkpoint = reg.get(fooled.id, device="cpu")
+    model = fooled_checkpoint.fresh_model()
     original, _ = reg.load(card.id, device="cpu")
-    data = load_fooling_data(FoolConfig.from_dict(cfg), parent, torch.device("cpu"))
+    data = load_fooling_data(FoolConfig.from_dict(cfg), fooled_checkpoint, torch.device("cpu"))
     attack = ATTACKS["center_mass"]
     args = (model.eval(), copy.deepcopy(original).eval(), data, attack, attack.setup({}, 64, 5))
     chooser = held_out_metrics(*args, Interpreter("gradcam", {}), 16)

@@ -6,8 +6,8 @@ import torch
 from backend.data.images import load_image
 from backend.data.samples import EXPECTED, sample_photos
 from backend.models import zoo
-from backend.models.checkpoints import read_state_dict
 from backend.models.layers import Add
+from backend.models.weights import read_state_dict
 
 
 @pytest.fixture(scope="module")

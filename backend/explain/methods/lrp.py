@@ -10,6 +10,7 @@ from backend.explain.lrp.composites import COMPOSITES
 from backend.explain.lrp.engine import input_relevance
 from backend.explain.methods.templates import channel_sum
 from backend.explain.registry import MethodSpec, register_method
+from backend.models.input_range import IMAGENET_RANGE, InputRange
 
 LRP_PARAMS = {"composite": "epsilon_alpha1beta0", "epsilon": 0.01, "low": None, "high": None}
 LRP_CHOICES = {"composite": tuple(COMPOSITES)}
@@ -27,25 +28,18 @@ LRP_FORM = {
     "low": {"help": "z^beta's lowest input value (normalised units); empty = from the checkpoint."},
     "high": {"help": "z^beta's highest input value (normalised units); empty = from the checkpoint."},
 }
-# ImageNet (mean, std): the default when a model does not say; backend.models.preprocessing has the same
-# numbers but imports torchvision (seconds), which a plain explain call should not pay for.
-IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
-def _input_stats(model) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The model's normalisation (mean, std): from its zoo architecture, else ImageNet's."""
-    if not hasattr(model, "arch"):
-        return IMAGENET_STATS
-    from backend.models import zoo  # only for zoo models (the import pulls in torchvision)
-
-    spec = zoo.ARCHITECTURES.get(model.arch)
-    if spec is None or spec.preprocessing is None:
-        return IMAGENET_STATS
-    return spec.preprocessing.mean, spec.preprocessing.std
+def input_range(model) -> InputRange:
+    """The model's input bounds: its checkpoint's (`model.input_range`, stamped by the checkpoint handle
+    when it loads the model), else ImageNet's for a bare model no checkpoint describes."""
+    found = getattr(model, "input_range", None)
+    return found if isinstance(found, InputRange) else IMAGENET_RANGE
 
 
 def with_bounds(call: ExplainCall) -> dict:
-    """Params with `low`/`high` as (1, C, 1, 1) tensors: the normalised images of pixel values 0 and 1.
+    """Params with `low`/`high` as (1, C, 1, 1) tensors: the lowest and highest input value per channel
+    (given, or the model's `input_range`).
 
     Rows (B, F) take the epsilon and z+ composites. z^beta is refused there: in the gradient-times-input
     form its bound terms reach an input through `a * (l / a)`, which loses them where a == 0, and a
@@ -59,11 +53,9 @@ def with_bounds(call: ExplainCall) -> dict:
             )
         return params
     if params["low"] is None or params["high"] is None:
-        mean, std = _input_stats(call.model)
-        m = torch.tensor(mean).view(1, -1, 1, 1)
-        s = torch.tensor(std).view(1, -1, 1, 1)
-        params["low"] = -m / s if params["low"] is None else params["low"]
-        params["high"] = (1 - m) / s if params["high"] is None else params["high"]
+        low, high = input_range(call.model).tensors(call.x)
+        params["low"] = low if params["low"] is None else params["low"]
+        params["high"] = high if params["high"] is None else params["high"]
     for key in ("low", "high"):
         value = torch.as_tensor(params[key], dtype=call.x.dtype, device=call.x.device)
         params[key] = value.view(1, -1, 1, 1) if value.dim() == 1 else value
