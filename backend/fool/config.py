@@ -180,11 +180,10 @@ class FoolConfig:
             self.num_workers is None or int(self.num_workers) >= 0,
             "num_workers must be >= 0 (0 = decode in the training process; empty = from the CPU count).",
         )
-        if self.mixed_precision:
-            from backend.config import get_settings
+        if self.mixed_precision and self.device:  # else the worker's device decides, when it runs
             from backend.fool.precision import precision_for
 
-            precision_for(self.device or get_settings().device, True, self.interpreter)
+            precision_for(self.device, True, self.interpreter)
         _check(
             isinstance(self.devices, int) and not isinstance(self.devices, bool) and self.devices >= 1,
             f"devices must be a whole number >= 1, not {self.devices!r}.",

@@ -64,3 +64,23 @@ def precision_for(device: torch.device | str, mixed: bool, interpreter: str | No
             )
         return Precision(kind, torch.bfloat16)
     raise InvalidConfig(f"mixed_precision is supported on CUDA (fp16) and the CPU (bf16), not on {kind!r}.")
+
+
+def map_agreement(
+    model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, method: str, precision: Precision
+) -> tuple[float, bool]:
+    """(lowest per-image PCC between the method's create_graph maps under `precision` and in float32,
+    whether the second-order gradients of the reduced-precision map are finite): the measurement behind
+    BF16_REFUSED, shared by the test and benchmarks/gpu_fp16_check.py."""
+    from backend.explain import explain
+
+    full = explain(model, x, target, method, create_graph=True).heatmap.float()
+    with precision.autocast():
+        half = explain(model, x, target, method, create_graph=True).heatmap.float()
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(half.pow(2).sum(), params, allow_unused=True)
+    finite = all(g is None or bool(torch.isfinite(g).all()) for g in grads)
+    a = full.flatten(1) - full.flatten(1).mean(1, keepdim=True)
+    b = half.flatten(1) - half.flatten(1).mean(1, keepdim=True)
+    pcc = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
+    return float(pcc.min()), finite
