@@ -164,6 +164,7 @@ with st.expander("Advanced: interpreter parameters, layer, normalisation, optimi
     interpreter_values = form.render(interp_fields, f"f_ip_{interpreter}", ctx, columns=4)
     st.markdown("**Run**")
     values |= form.render([f for f in FIELDS if f.advanced], "f", ctx, columns=4)
+st.caption(svc.batch_text(values))
 
 
 def config() -> dict:

@@ -351,3 +351,17 @@ def estimate_seconds(config: dict, n_train: int) -> float:
     step = seconds_per_step(cfg.model, cfg.interpreter, cfg.batch_size, cfg.softplus_beta)
     steps = cfg.total_steps(n_train)
     return step * steps + step / 3 * max(1, round(n_train * cfg.val_fraction / cfg.batch_size))
+
+
+def batch_text(values: dict) -> str:
+    """The global batch and what each data-parallel device computes, e.g. "Batch 32 in all: 8 per
+    device on 4 devices" (the presets keep the paper's global batch)."""
+    try:
+        batch, devices = int(values.get("batch_size") or 0), int(values.get("devices") or 1)
+    except (TypeError, ValueError):
+        return ""
+    if devices <= 1:
+        return f"Batch {batch} on one device."
+    if batch % devices:
+        return f"Batch {batch} does not split over {devices} devices; use a multiple of {devices}."
+    return f"Batch {batch} in all: {batch // devices} per device on {devices} devices."

@@ -64,3 +64,17 @@ def test_a_bf16_fooling_run_moves_the_weights(shapes_model):
     a, _ = reg.load(fooled.id, device="cpu")
     b, _ = reg.load(card.id, device="cpu")
     assert any(not torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_the_form_shows_the_global_and_the_per_device_batch():
+    from backend.services.fool_form import batch_text
+
+    assert batch_text({"batch_size": 32, "devices": 4}) == "Batch 32 in all: 8 per device on 4 devices."
+    assert batch_text({"batch_size": 8, "devices": 1}) == "Batch 8 on one device."
+    assert "multiple of 3" in batch_text({"batch_size": 8, "devices": 3})
+    cfg = FoolConfig.from_dict(
+        {"model": "m", "dataset": {"kind": "shapes"}, "world_size": 2, "batch_size": 8}
+    )
+    assert cfg.devices == 2 and cfg.device_batch == 4
+    with pytest.raises(InvalidConfig, match="does not split evenly over 3 devices"):
+        FoolConfig.from_dict({"model": "m", "dataset": {"kind": "shapes"}, "devices": 3}).validate()
