@@ -37,15 +37,15 @@ def _synthetic_photos(seed: int) -> list[Photo]:
     return synthetic_photos(n=6, seed=seed)
 
 
-def cell_progress(slot, label: str) -> Callable[[int, int], None]:
-    """A progress callback drawing a heavy cell's own bar in `slot` (at most ~50 updates per cell)."""
+def cell_progress(slot, label: str) -> Callable:
+    """A progress callback (`backend.progress` protocol: one `Progress`) drawing a heavy cell's own bar
+    in `slot` (at most ~50 updates per cell)."""
     shown = [-1.0]
 
-    def report(done: int, total: int) -> None:
-        fraction = min(max(done / max(total, 1), 0.0), 1.0)
-        if fraction - shown[0] >= 0.02 or done >= total:
-            shown[0] = fraction
-            slot.progress(fraction, text=f"{label}: {done}/{total}")
+    def report(p) -> None:
+        if p.fraction - shown[0] >= 0.02 or p.done >= p.total:
+            shown[0] = p.fraction
+            slot.progress(p.fraction, text=f"{label}: {p.done}/{p.total}")
 
     return report
 

@@ -15,9 +15,9 @@ class RecordingContext:
         self.artifacts: list[tuple] = []
         self.lines: list[str] = []
 
-    def progress(self, fraction, *, step=None, total=None, metrics=None, message=None):
+    def progress(self, p):
         self.reports.append(
-            {"fraction": fraction, "step": step, "metrics": metrics or {}, "message": message}
+            {"fraction": p.fraction, "step": p.step, "metrics": dict(p.metrics), "message": p.message}
         )
 
     def log(self, line):

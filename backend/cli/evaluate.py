@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from backend.cli.progress import print_progress
 from backend.errors import InvalidConfig
 
 
@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
             raise InvalidConfig(f"--class-map must be JSON: {err}") from err
     if args.interpreters:
         config["interpreters"] = args.interpreters
-    report = evaluate(config, progress=lambda f, msg: print(f"[{100 * f:5.1f}%] {msg}", file=sys.stderr))
+    report = evaluate(config, progress=print_progress)
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from backend.errors import InvalidConfig
+from backend.progress import Progress
 
 
 def parse_value(text: str) -> Any:
@@ -63,17 +65,20 @@ def main(args: argparse.Namespace) -> int:
         config = {"preset": args.preset}
     config = resolve_config(apply_sets(config, args.set))
 
-    def report(info: dict[str, Any]) -> None:
-        if "loss" in info:
+    began = time.monotonic()
+
+    def report(p: Progress) -> None:
+        m = p.metrics
+        if "loss" in m:
+            eta = (time.monotonic() - began) / max(p.done, 1) * (p.total - p.done)  # from this run's rate
             print(
-                f"step {info['step']:>5}/{info['total']}  loss {info['loss']:.4f}  L_C {info['loss_c']:.4f}  "
-                f"L_F {info['loss_f']:.4f}  {info['images_per_s']:.1f} img/s  ETA {info['eta_s']:.0f}s",
+                f"step {p.done:>5}/{p.total}  loss {m['loss']:.4f}  L_C {m['loss_c']:.4f}  "
+                f"L_F {m['loss_f']:.4f}  {m['images_per_s']:.1f} img/s  ETA {eta:.0f}s",
                 file=sys.stderr,
             )
-        if "val" in info:
-            print(
-                "validation: " + json.dumps({k: round(v, 4) for k, v in info["val"].items()}), file=sys.stderr
-            )
+        val = {k[4:]: round(v, 4) for k, v in m.items() if k.startswith("val_")}
+        if val:
+            print("validation: " + json.dumps(val), file=sys.stderr)
 
     card = run_fooling(config, progress=report, state_dir=args.state_dir)
     print(json.dumps({"checkpoint": card.id, "name": card.name, "metrics": card.metrics}, indent=2))

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from backend.cli.fool import apply_sets
+from backend.cli.progress import print_progress
 from backend.errors import InvalidConfig
 
 
@@ -61,10 +61,6 @@ def register(subparsers) -> None:
     r.set_defaults(func=report)
 
 
-def _progress(fraction: float, *, message: str | None = None, **_: Any) -> None:
-    print(f"[{fraction:4.0%}] {message or ''}", file=sys.stderr, flush=True)
-
-
 def _device() -> str:
     from backend.config import get_settings
 
@@ -92,7 +88,7 @@ def train(args: argparse.Namespace) -> int:
     config: dict[str, Any] = {"data": data, "drop_protected": args.drop_protected}
     if args.epochs is not None:
         config["epochs"] = args.epochs
-    card = train_tabular(apply_sets(config, args.set), progress=_progress, device=_device())
+    card = train_tabular(apply_sets(config, args.set), progress=print_progress, device=_device())
     print(json.dumps({"checkpoint": card.id, "name": card.name, "metrics": card.metrics}, indent=2))
     return 0
 
@@ -126,7 +122,7 @@ def fool(args: argparse.Namespace) -> int:
     from backend.tabular.attack import run_tabular_fooling
 
     config = apply_sets({"preset": args.preset, "model": args.model}, args.set)
-    card = run_tabular_fooling(config, progress=_progress, device=_device())
+    card = run_tabular_fooling(config, progress=print_progress, device=_device())
     print(json.dumps({"checkpoint": card.id, "name": card.name, "metrics": card.metrics}, indent=2))
     return 0
 
@@ -137,7 +133,7 @@ def report(args: argparse.Namespace) -> int:
     config = apply_sets(
         {"suspect": args.suspect, "baseline": args.baseline, "without": args.without}, args.set
     )
-    result = run_report(config, progress=_progress, device=_device())
+    result = run_report(config, progress=print_progress, device=_device())
     card = result["report"]
     print(card["headline"])
     print(card["summary"])

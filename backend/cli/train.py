@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from backend.cli.progress import print_progress
+
 
 def register(subparsers) -> None:
     from backend.models.train_config import DEFAULTS  # no torch: every command registers this parser
@@ -20,9 +22,6 @@ def main(args: argparse.Namespace) -> int:
 
     config = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
 
-    def report(fraction: float, *, message: str | None = None, **_: object) -> None:
-        print(f"[{fraction:4.0%}] {message or ''}", flush=True)
-
-    card = train_shapes_model(config, progress=report)
+    card = train_shapes_model(config, progress=print_progress)
     print(f"saved checkpoint {card.id}: val accuracy {card.metrics['val_accuracy']:.3f}")
     return 0

@@ -7,7 +7,6 @@ methods (Grad-CAM, LRP_T) contribute their upsampled heatmap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +14,7 @@ from torch import nn
 
 from backend.decoys.generate import DecoySet, DecoySettings, Normalize, blur_decoys, optimise_decoys
 from backend.errors import InvalidConfig
+from backend.progress import ProgressFn
 
 GENERATORS = {"optimize": optimise_decoys, "blur": blur_decoys}
 
@@ -84,7 +84,7 @@ def enhanced_saliency(
     settings: DecoySettings = DecoySettings(),
     generator: str = "optimize",
     target: int | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: ProgressFn | None = None,
     **params,
 ) -> EnhancedSaliency:
     """Decoys of `x` (C, H, W) in [0, 1], their saliency maps, and Z; `target` defaults to the prediction."""

@@ -30,6 +30,7 @@ from backend.decoys.features import layer_output
 from backend.decoys.masks import patch_masks
 from backend.decoys.windows import Windows, plan_windows, receptive_field
 from backend.errors import InvalidConfig, InvalidImage
+from backend.progress import ProgressFn, report
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
 _EDGE = 1e-4  # keep arctanh finite for pixels at exactly 0 or 1
@@ -214,7 +215,7 @@ def optimise_decoys(
     normalize: Normalize,
     settings: DecoySettings = DecoySettings(),
     masks: torch.Tensor | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> DecoySet:
     """Decoys of `x` (C, H, W) in [0, 1] for every patch mask and sign in `settings` (Eq. 2, 6-8)."""
     settings = settings.validate()
@@ -247,8 +248,7 @@ def optimise_decoys(
             out.append(best if windows is None else windows.paste(x, best, idx))
             devs.append(dev)
             cs.append(c_used)
-            if progress is not None:
-                progress((i + 1) / len(chunks))
+            report(progress, i + 1, len(chunks))
     decoys, deviation = torch.cat(out), torch.cat(devs)
     # the constraint, checked on the full images (also the guarantee behind the windows)
     linf = feature_distance(model, x, decoys, settings.layer, normalize)

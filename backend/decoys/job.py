@@ -27,6 +27,7 @@ from backend.detect.inputs import (
 from backend.errors import InvalidConfig
 from backend.jobs.kinds import JobContext, JobKind, register_kind
 from backend.metrics import similarity
+from backend.progress import Progress, ProgressFn, report, within
 
 DEFAULTS: dict = {
     "checkpoint": None,
@@ -83,11 +84,19 @@ def _npz(arrays: dict[str, torch.Tensor]) -> bytes:
     return buf.getvalue()
 
 
-def image_row(model, x01, pre, cfg, settings, baseline=None, stage=lambda name: None) -> tuple[dict, dict]:
+def image_row(
+    model, x01, pre, cfg, settings, baseline=None, progress: ProgressFn | None = None
+) -> tuple[dict, dict]:
     """Raw vs enhanced saliency of one image (C, H, W) in [0, 1], against the baseline's raw map when
-    given, and of each attacked copy: (numbers, maps). `cfg` is a validated config; `stage(name)` is
-    called after the decoys and after each attack (progress)."""
+    given, and of each attacked copy: (numbers, maps). `cfg` is a validated config; `progress` hears
+    after the decoys and after each attack (the stage's name as the message)."""
     method, params = cfg["method"], cfg["params"]
+    stages = 1 + len(cfg["attacks"])  # the decoys, then each attack
+    reached = iter(range(1, stages + 1))
+
+    def stage(name: str) -> None:
+        report(progress, next(reached), stages, name)
+
     res = enhanced_saliency(model, x01, pre.normalize, method, settings, cfg["generator"], **params)
     d = res.decoys
     row: dict = {
@@ -157,15 +166,15 @@ class DecoysJob(JobKind):
         x, _ = load_images(cfg["dataset"], checkpoint, int(cfg["images"]), ctx.device)
         x01 = pre.denormalize(x).clamp(0, 1)
         rows, arrays = [], {}
-        n, stages = x01.shape[0], 1 + len(cfg["attacks"])
+        n = x01.shape[0]
         for i in range(n):
-            done = iter(range(1, stages + 1))
+            part = within(ctx.progress, i / n, (i + 1) / n)
 
-            def stage(name: str, i=i, done=done) -> None:
-                k, message = next(done), f"image {i + 1}/{n}: {name} done"
+            def stage(p: Progress, i=i, part=part) -> None:
+                message = f"image {i + 1}/{n}: {p.message} done"
                 ctx.log(message)
-                if k < stages:  # the image's last stage is reported below, with its numbers
-                    ctx.progress((i + k / stages) / n, message=message)
+                if p.done < p.total:  # the image's last stage is reported below, with its numbers
+                    part(Progress(p.done, p.total, message))
 
             row, maps = image_row(model, x01[i], pre, cfg, settings, baseline, stage)
             rows.append(row)
@@ -174,7 +183,7 @@ class DecoysJob(JobKind):
                 f"image {i}: " + ", ".join(f"{k}={v:.3g}" for k, v in row.items() if isinstance(v, float))
             )
             metrics = {k: v for k, v in row.items() if isinstance(v, float)}
-            ctx.progress((i + 1) / n, step=i + 1, total=n, metrics=metrics, message=f"image {i + 1}/{n} done")
+            ctx.progress(Progress(i + 1, n, f"image {i + 1}/{n} done", metrics))
         summary = {"config": cfg, "checkpoint_name": card.name, "rows": rows, "summary": summarise(rows)}
         ctx.add_artifact("table", summary["summary"], label="Decoy summary")
         ctx.add_artifact("maps", _npz(arrays), label="decoy_maps.npz")

@@ -26,6 +26,7 @@ from backend.detect.report import report_card
 from backend.detect.weight_noise import MODES, weight_noise_sweep
 from backend.errors import InvalidConfig
 from backend.jobs.kinds import JobContext, JobKind, register_kind
+from backend.progress import Progress, ProgressFn, report, within
 
 DEFAULTS: dict = {
     "suspect": None,
@@ -91,11 +92,19 @@ def _maps_npz(maps: dict[str, torch.Tensor]) -> bytes:
     return buf.getvalue()
 
 
-def measure(model, x, labels, shape, cfg: dict, reference_maps, report) -> tuple[dict, dict]:
-    """Every selected test on one checkpoint; returns (JSON-able results, a few maps to show)."""
+def measure(
+    model, x, labels, shape, cfg: dict, reference_maps, progress: ProgressFn | None = None
+) -> tuple[dict, dict]:
+    """Every selected test on one checkpoint; returns (JSON-able results, a few maps to show).
+    `progress` hears after each test (its name as the message) and after the data maps."""
     method, params, tests = cfg["method"], cfg["params"], cfg["tests"]
     out: dict = {}
     shown: dict[str, torch.Tensor] = {}
+    stages = [t for t in ("noise_inputs", "weight_noise", "randomization") if t in tests] + ["maps"]
+
+    def done(stage: str) -> None:
+        report(progress, stages.index(stage) + 1, len(stages), stage.replace("_", " "))
+
     if "noise_inputs" in tests:
         ni = cfg["noise_inputs"]
         res = noise_input_test(
@@ -103,7 +112,7 @@ def measure(model, x, labels, shape, cfg: dict, reference_maps, report) -> tuple
         )
         shown["noise_maps"] = res.pop("maps")[:6]
         out["noise_inputs"] = res
-        report("noise inputs", res)
+        done("noise_inputs")
     if "weight_noise" in tests:
         wn = cfg["weight_noise"]
         out["weight_noise"] = weight_noise_sweep(
@@ -118,17 +127,18 @@ def measure(model, x, labels, shape, cfg: dict, reference_maps, report) -> tuple
             reference_maps,
             **params,
         )
-        report("weight noise", out["weight_noise"]["curve"])
+        done("weight_noise")
     if "randomization" in tests:
         n = int(cfg["randomization"]["images"])
         out["randomization"] = cascading_randomization(
             model, x[:n], method, int(cfg["randomization"]["seed"]), **params
         )
-        report("randomization", out["randomization"]["steps"][-1])
+        done("randomization")
     own_maps = scaled_heatmaps(model, x, predictions(model, x), method, **params)
     if reference_maps is not None and "reference" in tests:
         out["reference"] = similarity_report(own_maps, reference_maps)
     shown["data_maps"] = own_maps[:6]
+    done("maps")
     return out, shown
 
 
@@ -160,12 +170,14 @@ class DetectJob(JobKind):
         for i, (role, ckpt) in enumerate(roles):
             model = (suspect if role == "suspect" else open_checkpoint(ckpt, ctx.device)).model
 
-            def report(stage: str, value, role=role, i=i) -> None:
-                ctx.log(f"{role}: {stage} done")
-                ctx.progress((i + 0.5) / len(roles), message=f"{role}: {stage}")
+            part = within(ctx.progress, i / len(roles), (i + 1) / len(roles))
 
-            ctx.progress(i / len(roles), message=f"{role}: measuring")
-            results[role], shown = measure(model, x, labels, shape, cfg, reference_maps, report)
+            def stage(p: Progress, role=role, part=part) -> None:
+                ctx.log(f"{role}: {p.message} done")
+                part(Progress(p.done, p.total, f"{role}: {p.message}"))
+
+            ctx.progress(Progress(i / len(roles), 1.0, f"{role}: measuring"))
+            results[role], shown = measure(model, x, labels, shape, cfg, reference_maps, stage)
             maps.update({f"{role}/{k}": v for k, v in shown.items()})
         summary = {"config": cfg, "suspect_name": scard.name, **results}
         if cfg["save_reference"]:
@@ -178,5 +190,5 @@ class DetectJob(JobKind):
             ctx.log(card["summary"])
             ctx.add_artifact("report", card, label="Report card")
         ctx.add_artifact("maps", _maps_npz(maps), label="detect_maps.npz")
-        ctx.progress(1.0, message="done")
+        ctx.progress(Progress(1.0, 1.0, "done"))
         return summary

@@ -7,13 +7,13 @@ A method that explains the model must lose similarity as the learned weights are
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from backend.detect.heatmaps import predictions, scaled_heatmaps
 from backend.metrics import similarity
+from backend.progress import ProgressFn, report
 
 
 def parametric_layers(model: nn.Module) -> list[str]:
@@ -42,7 +42,7 @@ def cascading_randomization(
     x: torch.Tensor,
     method: str = "gradient",
     seed: int = 0,
-    progress: Callable[[float], None] | None = None,
+    progress: ProgressFn | None = None,
     **params,
 ) -> dict:
     """Per step (layer destroyed, cumulative from the top): mean SSIM and Spearman to the original maps."""
@@ -62,6 +62,5 @@ def cascading_randomization(
                 "spearman": float(similarity.spearman(maps, original).mean()),
             }
         )
-        if progress is not None:
-            progress((i + 1) / len(layers))
+        report(progress, i + 1, len(layers), f"randomised {name}")
     return {"method": method, "steps": steps}

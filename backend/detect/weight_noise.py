@@ -9,7 +9,7 @@ the similarity to those: if noise undid a manipulation, a suspect's maps would m
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -17,6 +17,7 @@ from torch import nn
 from backend.detect.heatmaps import predictions, scaled_heatmaps
 from backend.errors import InvalidConfig
 from backend.metrics import similarity
+from backend.progress import ProgressFn, report
 
 MODES = ("additive", "multiplicative")
 
@@ -59,7 +60,7 @@ def weight_noise_sweep(
     mode: str = "additive",
     select: Sequence[str] | None = None,
     reference_maps: torch.Tensor | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: ProgressFn | None = None,
     **params,
 ) -> dict:
     """Per sigma (mean and spread over seeds): accuracy, agreement, heatmap PCC to clean / to reference."""
@@ -84,8 +85,7 @@ def weight_noise_sweep(
         if reference_maps is not None:
             row["pcc_to_reference"] = float(similarity.pearson(maps, reference_maps).mean())
         rows.append(row)
-        if progress is not None:
-            progress((k + 1) / total)
+        report(progress, k + 1, total, f"sigma {float(sigma):g}, seed {int(seed)}")
     return {"method": method, "mode": mode, "rows": rows, "curve": summarise(rows)}
 
 

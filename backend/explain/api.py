@@ -12,10 +12,11 @@ from torch import nn
 
 from backend.errors import InvalidConfig
 from backend.explain import methods  # noqa: F401  (registers every method)
-from backend.explain.call import ExplainCall, Progress, Target
+from backend.explain.call import ExplainCall, Target
 from backend.explain.context import eval_mode, softplus
 from backend.explain.layers import resolve_layer
 from backend.explain.registry import METHODS, get_method
+from backend.progress import ProgressFn
 
 
 @dataclass
@@ -66,7 +67,7 @@ def explain(
     create_graph: bool = False,
     softplus_beta: float | None = None,
     layer: str | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     train_mode: bool = False,
     **params: Any,
 ) -> Explanation:
@@ -79,9 +80,9 @@ def explain(
     Gradients are enabled for the call even inside `torch.no_grad()`. The model runs in eval mode
     (running BatchNorm statistics, no dropout); its modules, hooks and train/eval flags are exactly as
     before afterwards; `train_mode=True` runs the model in whatever mode it is in instead (a fooling run
-    with `freeze_batchnorm=False` then trains on batch statistics). `progress(done, total)` is called
-    as a heavy method (IG, SmoothGrad, Occlusion)
-    works through its points or windows, so a page can show a real progress bar.
+    with `freeze_batchnorm=False` then trains on batch statistics). `progress(Progress(done, total))`
+    (`backend.progress`) is called as a heavy method (IG, SmoothGrad, Occlusion) works through its
+    points or windows, so a page can show a real progress bar.
     """
     spec = get_method(method)
     resolved = spec.resolve_params(params)

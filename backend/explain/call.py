@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from backend.errors import InvalidConfig
+from backend.progress import ProgressFn, report
 
 Target = int | torch.Tensor | None
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -26,7 +25,7 @@ class ExplainCall:
     create_graph: bool
     layer: nn.Module | None
     params: dict[str, Any]
-    progress: Progress | None = None
+    progress: ProgressFn | None = None
     _resolved: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @property
@@ -58,8 +57,7 @@ class ExplainCall:
 
     def report(self, done: int, total: int) -> None:
         """Tell the caller how many of a heavy method's `total` work units (points, windows) are done."""
-        if self.progress is not None:
-            self.progress(done, total)
+        report(self.progress, done, total)
 
     def finish(self, t: torch.Tensor) -> torch.Tensor:
         """Detach results unless they must stay differentiable."""

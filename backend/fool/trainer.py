@@ -7,16 +7,20 @@ The run is five phases that other loops (distributed ranks, benchmarks, other jo
 is prepare + resume + train_loop + finish in this process, or over `devices` data-parallel processes
 (`backend.fool.distributed`).
 
-Progress callback: `progress(info)` once per step with `step, total, loss, loss_c, loss_f,
-images_per_s, data_wait` (the share of the run's time spent waiting for batches), `eta_s`, and after
-each validation also `val` = {"accuracy", "agreement", "fsr", "test_loss"} on held-out images.
+Progress (`backend.progress`): `run_fooling(progress=...)` gets one `Progress(step, total, message,
+metrics)` per step (`step_report`): metrics `loss, loss_c, loss_f, images_per_s, data_wait` (the share
+of the run's time spent waiting for batches) and, after each validation, its numbers as `val_*`; the
+message says the step and the validation in words (`validation_text`). Inside, the phases pass a plain
+`info` dict (it crosses process boundaries in a data-parallel run) that `step_report` turns into that
+`Progress` at the edge.
 Batches come from a DataLoader (`backend.data.loader`) whose batch k is a fixed function of (seed, k).
 Resumable state (model, optimiser, RNG, step, the best validation so far) is written by time, at the
 end and optionally every N steps, by a background thread (`backend.fool.state`); a run given the same
 `state_dir` continues from there and ends where an uninterrupted run ends.
 
-With `keep_best` the run ends with the weights of its best periodic validation (the last progress call
-says which step in `kept_step`, and the card records it); those weights wait on disk, not in RAM.
+With `keep_best` the run ends with the weights of its best periodic validation (the last report's
+message names the step, and the card records it as `kept_step`); those weights wait on disk, not in
+RAM.
 """
 
 from __future__ import annotations
@@ -45,8 +49,59 @@ from backend.fool.objective import Interpreter, fooling_loss, per_image_test_los
 from backend.fool.precision import Precision, precision_for
 from backend.fool.state import StatePolicy, StateWriter, host_copy, load_best, load_state
 from backend.metrics.fsr import fsr
+from backend.progress import Progress, ProgressFn
 
-Progress = Callable[[dict[str, Any]], None]
+Info = Callable[[dict[str, Any]], None]  # the phases' internal per-step report (see the module doc)
+_CURVE_KEYS = ("loss", "loss_c", "loss_f", "images_per_s", "data_wait")
+# how many images a validation used: in the message, not on the curves
+_COUNTS = ("n", "n_labelled", "fsr_images")
+
+
+def validation_text(val: dict[str, float]) -> str:
+    """A validation a class can read: the fooling rate, then agreement with the original model (what
+    "the predictions stay right" means), and accuracy only where labels are known, with the counts.
+    E.g. "FSR 100.0% · same prediction as the original on 65.0% of 40 images · accuracy 80.0% on the
+    5 with known labels"."""
+    n, known = int(val.get("n", 0)), int(val.get("n_labelled", 0))
+    if val.get("fsr") is None:
+        text = "FSR n/a (none of these images is one the attack is judged on)"
+    else:
+        text = f"FSR {100 * val['fsr']:.1f}%"
+    if "agreement" in val:
+        text += f" · same prediction as the original on {100 * val['agreement']:.1f}%"
+        text += f" of {n} images" if n else ""
+    if known and val.get("accuracy") is not None:
+        text += f" · accuracy {100 * val['accuracy']:.1f}% on the {known} with known labels"
+    return text
+
+
+
+def step_report(info: dict[str, Any]) -> Progress:
+    """The `Progress` of one step's `info`: the curves' numbers and the validation (as `val_*`) as
+    metrics, the step and the validation in words as the message."""
+    metrics = {k: float(info[k]) for k in _CURVE_KEYS if k in info}
+    metrics.update(
+        {
+            f"val_{k}": float(v)
+            for k, v in info.get("val", {}).items()
+            if k not in _COUNTS and isinstance(v, int | float)
+        }
+    )
+    total = info.get("total") or 1
+    message = f"step {info['step']}/{total}"
+    if "val" in info:
+        message += f" | validation: {validation_text(info['val'])}"
+    if info.get("kept_step", total) != total:
+        message += f" | kept the weights of step {info['kept_step']} (best validation)"
+    return Progress(int(info["step"]), int(total), message, metrics)
+
+
+def _as_info(progress: ProgressFn | None) -> Info | None:
+    """The phases' info callback that reports to `progress` (None stays None)."""
+    if progress is None:
+        return None
+    return lambda info: progress(step_report(info))
+
 
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
@@ -384,7 +439,7 @@ def validate(run: FoolRun) -> dict[str, float]:
         run.train_mode()
 
 
-def train_loop(run: FoolRun, progress: Progress | None = None) -> None:
+def train_loop(run: FoolRun, progress: Info | None = None) -> None:
     """Steps from `run.step` to the end: batches from the loader, validation and keep_best, state by
     time, a progress report per step (on the lead process)."""
     cfg = run.cfg
@@ -423,7 +478,7 @@ def train_loop(run: FoolRun, progress: Progress | None = None) -> None:
             progress(info)
 
 
-def finish(run: FoolRun, registry=None, progress: Progress | None = None):
+def finish(run: FoolRun, registry=None, progress: Info | None = None):
     """Validate the last weights, keep the best validated ones if asked, save the fooled checkpoint."""
     from backend.models.registry import Registry
 
@@ -466,19 +521,21 @@ def finish(run: FoolRun, registry=None, progress: Progress | None = None):
 
 def run_fooling(
     config: FoolConfig | dict[str, Any],
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     state_dir: str | Path | None = None,
     registry=None,
 ):
     """Fool `config.model` and save the result to the registry; returns the new checkpoint's Card.
+    `progress` hears one `backend.progress.Progress` per step (`step_report`).
     With `devices` > 1 the steps run data-parallel in that many processes (`backend.fool.distributed`)."""
     cfg = config if isinstance(config, FoolConfig) else FoolConfig.from_dict(config)
+    info = _as_info(progress)
     if cfg.devices > 1:
-        return distributed.run_distributed(run_rank, cfg, progress, state_dir, registry)
+        return distributed.run_distributed(run_rank, cfg, info, state_dir, registry)
     run = resume(prepare(cfg, registry), state_dir)
     try:
-        train_loop(run, progress)
-        return finish(run, registry, progress)
+        train_loop(run, info)
+        return finish(run, registry, info)
     except BaseException:
         run.close(raise_errors=False)
         raise

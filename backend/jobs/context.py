@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from backend.jobs import paths
-from backend.jobs.records import RUNNING, Artifact, HistoryPoint, Progress, now, stamped
+from backend.jobs.records import RUNNING, Artifact, HistoryPoint, JobProgress, now, stamped
 from backend.jobs.store import JobStore
+from backend.progress import Progress
 
 PROGRESS_MIN_INTERVAL_S = 0.2  # plain progress writes are throttled; metric points never are
 
@@ -33,16 +34,11 @@ class RunnerContext:
         self._f0: float | None = None
         self._last_write = 0.0
 
-    def progress(
-        self,
-        fraction: float,
-        *,
-        step: int | None = None,
-        total: int | None = None,
-        metrics: dict[str, float] | None = None,
-        message: str | None = None,
-    ) -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
+    def progress(self, progress: Progress) -> None:
+        """Record one report (`backend.progress`): the record's fraction, step, total, ETA and message;
+        metrics, if any, as a history point at `progress.step` (never throttled)."""
+        fraction, step, metrics = progress.fraction, progress.step, progress.metrics
+        total = int(progress.total) if step is not None else None
         if metrics:
             clean = {str(k): float(v) for k, v in metrics.items()}
             self.store.add_history(self.job_id, HistoryPoint(step, now(), clean))
@@ -54,7 +50,7 @@ class RunnerContext:
         if not metrics and fraction < 1.0 and time.monotonic() - self._last_write < PROGRESS_MIN_INTERVAL_S:
             return
         self._last_write = time.monotonic()
-        report = Progress(fraction, step, total, eta, message, now())
+        report = JobProgress(fraction, step, total, eta, progress.message, now())
         self.store.transition(self.job_id, [RUNNING], attempt=self.attempt, progress=report.__dict__)
 
     def log(self, line: str) -> None:

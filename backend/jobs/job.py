@@ -17,6 +17,7 @@ import time
 
 from backend.errors import FoolingLabError, InvalidConfig
 from backend.jobs.kinds import JobContext, JobKind, register_kind
+from backend.progress import Progress
 from backend.storage import write_atomic
 
 FAIL_MODES = (None, "error", "exception")
@@ -94,13 +95,7 @@ class SelftestKind(JobKind):
             acc = (acc * 31 + step_digest(seed, step)) % (2**61 - 1)
             state = {"step": step + 1, "acc": f"{acc:016x}", "payload": "x" * config["payload_bytes"]}
             write_atomic(checkpoint, json.dumps(state).encode())
-            ctx.progress(
-                (step + 1) / steps,
-                step=step + 1,
-                total=steps,
-                metrics={"loss": 1.0 / (step + 2)},
-                message=f"step {step + 1}/{steps}",
-            )
+            ctx.progress(Progress(step + 1, steps, f"step {step + 1}/{steps}", {"loss": 1.0 / (step + 2)}))
         if config["fail"] == "error":
             raise SelftestFailure("The selftest failed on purpose (config 'fail': 'error').")
         if config["fail"] == "exception":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from backend.errors import UnknownMethod
+from backend.progress import Progress
 
 
 class JobContext(Protocol):
@@ -26,15 +27,9 @@ class JobContext(Protocol):
     state_dir: Path  # persistent per job: a retried job finds its last state here
     artifacts_dir: Path  # shared with the app and the other workers
 
-    def progress(
-        self,
-        fraction: float,
-        *,
-        step: int | None = None,
-        total: int | None = None,
-        metrics: dict[str, float] | None = None,
-        message: str | None = None,
-    ) -> None: ...
+    def progress(self, progress: Progress) -> None:
+        """The `backend.progress` protocol: a `ProgressFn`, so a kind hands `ctx.progress` straight to
+        the work it runs. Metrics become a history point at `progress.step`."""
 
     def log(self, line: str) -> None: ...
 

@@ -50,8 +50,9 @@ def stamped(line: str) -> str:
 
 
 @dataclass
-class Progress:
-    """The latest progress report; `eta_s` is estimated by the runner from its own rate."""
+class JobProgress:
+    """A job record's latest progress (what the runner made of the last `backend.progress.Progress`);
+    `eta_s` is estimated by the runner from its own rate."""
 
     fraction: float = 0.0
     step: int | None = None
@@ -117,7 +118,7 @@ class JobRecord:
     worker: str | None = None  # "hostname:pid" of the consumer that ran (or runs) it
     runner_pid: int | None = None  # the live runner process, None when none is running
     attempts: int = 0
-    progress: Progress = field(default_factory=Progress)
+    progress: JobProgress = field(default_factory=JobProgress)
     error: str | None = None
     result: dict | None = None
     history: list[HistoryPoint] = field(default_factory=list)  # filled by `get`, not by `list_jobs`
@@ -151,7 +152,7 @@ class JobRecord:
     @classmethod
     def from_fields(cls, fields: dict[str, Any], history: list[HistoryPoint] | None = None) -> JobRecord:
         values = {name: decode_field(name, fields.get(name)) for name in FIELDS if name in fields}
-        values["progress"] = Progress(**(values.get("progress") or {}))
+        values["progress"] = JobProgress(**(values.get("progress") or {}))
         values["config"] = values.get("config") or {}
         return cls(**values, history=history or [])
 

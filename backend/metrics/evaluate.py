@@ -9,7 +9,6 @@ columns = fooled model (attack / interpreter it was fooled with).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,6 +23,7 @@ from backend.fool.objective import Interpreter, per_image_test_losses
 from backend.metrics import accuracy as acc
 from backend.metrics.fsr import fsr
 from backend.metrics.similarity import SIMILARITIES
+from backend.progress import ProgressFn
 
 if TYPE_CHECKING:
     from backend.models.checkpoint import Checkpoint
@@ -107,9 +107,9 @@ def _heatmaps(model, x, labels, interp: Interpreter, batch: int) -> torch.Tensor
 
 
 def evaluate(
-    config: dict[str, Any], progress: Callable[[float, str], None] | None = None, registry=None
+    config: dict[str, Any], progress: ProgressFn | None = None, registry=None
 ) -> dict:
-    """Compute the report; `progress(fraction, message)` is called as the work advances."""
+    """Compute the report; `progress(Progress(done, total, message))` after each (model, interpreter)."""
     from backend.models.registry import Registry
 
     registry = registry or Registry()
@@ -173,8 +173,7 @@ def evaluate(
                 name: fn(h_base, h_fool).tolist() for name, fn in SIMILARITIES.items()
             }
             done += 1
-            if progress is not None:
-                progress(done / steps, f"{column}: FSR with {method} done")
+            report(progress, done, steps, f"{column}: FSR with {method} done")
     return report
 
 

@@ -21,7 +21,7 @@ class EvaluateJob(JobKind):
     def run(self, config: dict, ctx: JobContext) -> dict:
         from backend.metrics.evaluate import evaluate, format_report
 
-        report = evaluate(config, progress=lambda f, msg: ctx.progress(f, message=msg))
+        report = evaluate(config, progress=ctx.progress)
         path = ctx.artifacts_dir / "evaluation.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report))

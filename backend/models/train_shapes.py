@@ -9,7 +9,6 @@ Everything is drawn from the seed (data, initialisation, batch order): the same 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +18,7 @@ from backend.models import zoo
 from backend.models.preprocessing import Preprocessing
 from backend.models.registry import Card, Registry
 from backend.models.train_config import _VAL_SEED_OFFSET, validate_config
+from backend.progress import Progress, ProgressFn
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> float:
@@ -31,7 +31,7 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: in
     return hits / len(x)
 
 
-def train_shapes_model(config: dict | None = None, progress: Callable[..., None] | None = None) -> Card:
+def train_shapes_model(config: dict | None = None, progress: ProgressFn | None = None) -> Card:
     """Train, evaluate on held-out images, save to the registry; returns the new card."""
     cfg = validate_config(config)
     started = time.perf_counter()
@@ -67,9 +67,7 @@ def train_shapes_model(config: dict | None = None, progress: Callable[..., None]
         if progress is not None:
             done = epoch + 1
             message = f"epoch {done}/{cfg['epochs']}: val accuracy {metrics['val_accuracy']:.3f}"
-            progress(
-                done / cfg["epochs"], step=done, total=cfg["epochs"], metrics=dict(metrics), message=message
-            )
+            progress(Progress(done, cfg["epochs"], message, dict(metrics)))
     metrics["train_seconds"] = round(time.perf_counter() - started, 2)
     return Registry().save(
         model.eval(),

@@ -27,6 +27,7 @@ from backend.cache import ResultCache, heatmap_key, shared_cache
 from backend.explain import METHODS
 from backend.explain.normalize import method_map
 from backend.models.preprocessing import Preprocessing
+from backend.progress import ProgressFn
 from backend.services.checkpoints import checkpoint
 from backend.services.figures import colorize
 from backend.services.photos import Photo
@@ -139,12 +140,12 @@ def compute_cell(
     method: str,
     params: dict | None = None,
     *,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     cache: ResultCache | None = None,
 ) -> Cell:
     """The heatmap of `photo` under checkpoint `card_id` and `method`; a cache hit skips the model.
 
-    `progress(done, total)` follows a heavy method's work (IG points, SmoothGrad samples, Occlusion
+    `progress(Progress(done, total))` follows a heavy method's work (IG points, SmoothGrad samples, Occlusion
     windows) while it computes; a cache hit never calls it. Pass an open `cache` to reuse it across a
     grid's cells. Concurrent calls for the same cell (same cache key) compute it once
     (`backend.singleflight`); the others get it with `shared=True`.

@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -33,6 +32,7 @@ from backend.errors import InvalidConfig
 from backend.explain import METHODS, explain
 from backend.fool.losses import classification_loss
 from backend.models.registry import Card, Registry
+from backend.progress import Progress, ProgressFn
 from backend.tabular.checkpoint import Split, load_split, open_checkpoint
 from backend.tabular.config import validate_fool
 from backend.tabular.measure import (
@@ -44,8 +44,6 @@ from backend.tabular.measure import (
     share_fsr,
 )
 from backend.tabular.preprocessing import TabularPreprocessing
-
-Progress = Callable[..., None]
 
 
 def redraw_protected(x: torch.Tensor, prep: TabularPreprocessing, generator: torch.Generator) -> torch.Tensor:
@@ -93,7 +91,7 @@ def evaluate_fooling(
 
 def run_tabular_fooling(
     config: dict[str, Any],
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     registry: Registry | None = None,
     device: str = "cpu",
 ) -> Card:
@@ -160,13 +158,8 @@ def run_tabular_fooling(
                     f" | test accuracy {100 * metrics['val_accuracy']:.2f}%, protected share "
                     f"{100 * share:.2f}% (was {100 * was:.2f}%)"
                 )
-            progress(
-                done / cfg["epochs"],
-                step=done,
-                total=cfg["epochs"],
-                metrics=metrics,
-                message=message + f" | {elapsed / done * (cfg['epochs'] - done):.0f}s left",
-            )
+            message += f" | {elapsed / done * (cfg['epochs'] - done):.0f}s left"
+            progress(Progress(done, cfg["epochs"], message, metrics))
     metrics = {
         **{f"test_{k}" if k == "accuracy" else k: v for k, v in val.items()},
         **{f"{k}_before": v for k, v in before.items() if k != "agreement"},

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from torch import nn
 
 from backend.detect.weight_noise import noisy_copy, summarise
 from backend.metrics import similarity
+from backend.progress import ProgressFn, report
 from backend.tabular.measure import attributions, normalised, predictions, probabilities, protected_share
 from backend.tabular.preprocessing import TabularPreprocessing
 
@@ -115,7 +116,7 @@ def weight_noise_check(
     seeds: Sequence[int],
     method: str,
     params: dict | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Per sigma and seed: accuracy, agreement, map PCC to the clean model's, protected share."""
     clean_pred = predictions(model, x)
@@ -137,6 +138,5 @@ def weight_noise_check(
                 "protected_share": float(protected_share(maps, mask).mean()),
             }
         )
-        if progress is not None:
-            progress((k + 1) / len(pairs))
+        report(progress, k + 1, len(pairs))
     return {"method": method, "rows": rows, "curve": summarise(rows)}

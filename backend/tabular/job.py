@@ -11,13 +11,6 @@ from backend.jobs.kinds import JobContext, JobKind, register_kind
 from backend.tabular.config import validate_fool, validate_report, validate_train
 
 
-def _reporter(ctx: JobContext):
-    def report(fraction: float, *, step=None, total=None, metrics=None, message=None) -> None:
-        ctx.progress(fraction, step=step, total=total, metrics=metrics, message=message)
-
-    return report
-
-
 @register_kind
 class TabularTrainJob(JobKind):
     name = "tabular_train"
@@ -29,7 +22,7 @@ class TabularTrainJob(JobKind):
     def run(self, config: dict, ctx: JobContext) -> dict:
         from backend.tabular.train import train_tabular
 
-        card = train_tabular(config, progress=_reporter(ctx), device=ctx.device)
+        card = train_tabular(config, progress=ctx.progress, device=ctx.device)
         ctx.add_artifact("checkpoint", card.id, label=card.name)
         ctx.log(f"saved {card.id}: test accuracy {card.metrics['test_accuracy']:.4f}")
         return {"checkpoint": card.id, "name": card.name, **card.metrics}
@@ -51,7 +44,7 @@ class TabularFoolJob(JobKind):
     def run(self, config: dict, ctx: JobContext) -> dict:
         from backend.tabular.attack import run_tabular_fooling
 
-        card = run_tabular_fooling(config, progress=_reporter(ctx), device=ctx.device)
+        card = run_tabular_fooling(config, progress=ctx.progress, device=ctx.device)
         ctx.add_artifact("checkpoint", card.id, label=card.name)
         ctx.log(f"saved fooled checkpoint {card.id}: {card.metrics}")
         return {"checkpoint": card.id, "name": card.name, **card.metrics}
@@ -76,7 +69,7 @@ class TabularReportJob(JobKind):
     def run(self, config: dict, ctx: JobContext) -> dict:
         from backend.tabular.report import run_report
 
-        result = run_report(config, progress=_reporter(ctx), device=ctx.device)
+        result = run_report(config, progress=ctx.progress, device=ctx.device)
         ctx.log(result["report"]["headline"])
         ctx.log(result["report"]["summary"])
         return result

@@ -18,7 +18,6 @@ without a baseline) while the behaviour still shows them:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,12 +27,12 @@ from backend.detect.report import finding, noise_input_finding, weight_noise_fin
 from backend.errors import InvalidConfig
 from backend.models.checkpoint import Checkpoint
 from backend.models.registry import Registry
+from backend.progress import ProgressFn, report
 from backend.tabular.checkpoint import is_tabular, load_split, open_checkpoint
 from backend.tabular.checks import counterfactual_flips, fairness, noise_input_check, weight_noise_check
 from backend.tabular.config import TRAIN_DEFAULTS, validate_report
 from backend.tabular.measure import attributions, importance, normalised, predictions, protected_share
 
-Progress = Callable[..., None]
 HIDDEN_FRACTION = 0.25  # the chart "hides" an attribute below this fraction of the baseline's share
 HIDDEN_ABSOLUTE = 0.02  # ... or, without a baseline, below this share
 DIFFERENCES = {"dp": "demographic-parity", "eo": "equal-opportunity"}
@@ -190,7 +189,7 @@ def headline(suspect: dict, method: str) -> str:
     )
 
 
-def without_model(suspect: Checkpoint, cfg: dict, registry: Registry, progress: Progress | None):
+def without_model(suspect: Checkpoint, cfg: dict, registry: Registry, progress: ProgressFn | None):
     """The checkpoint trained like the suspect's root but without the protected attributes: reused from
     the registry when one exists, else trained now."""
     root = registry.lineage(suspect.card.id)[0]
@@ -214,11 +213,14 @@ def without_model(suspect: Checkpoint, cfg: dict, registry: Registry, progress: 
 
 
 def run_report(
-    config: dict, progress: Progress | None = None, registry: Registry | None = None, device: str = "cpu"
+    config: dict, progress: ProgressFn | None = None, registry: Registry | None = None, device: str = "cpu"
 ) -> dict[str, Any]:
     cfg = validate_report(config)
     registry = registry or Registry()
-    say = progress or (lambda *a, **k: None)
+
+    def say(fraction: float, message: str) -> None:
+        report(progress, fraction, 1.0, message)
+
     suspect = open_checkpoint(cfg["suspect"], device, registry)
     baseline = open_checkpoint(cfg["baseline"], device, registry) if cfg["baseline"] else None
     for other in (baseline,):
@@ -231,7 +233,7 @@ def run_report(
         if cfg["without"]:
             without = open_checkpoint(cfg["without"], device, registry)
         else:
-            say(0.05, message="training the reference model without the protected attributes")
+            say(0.05, "training the reference model without the protected attributes")
             without = without_model(suspect, cfg, registry, None)
         if without.preprocessing.data != suspect.preprocessing.data:
             raise InvalidConfig("The model without protected attributes was trained on other data.")
@@ -240,7 +242,7 @@ def run_report(
         (role, ck) for role, ck in (("suspect", suspect), ("baseline", baseline), ("without", without)) if ck
     ]
     for k, (role, ck) in enumerate(todo):
-        say(0.1 + 0.85 * k / len(todo), message=f"measuring the {role} ({ck.card.name})")
+        say(0.1 + 0.85 * k / len(todo), f"measuring the {role} ({ck.card.name})")
         role_cfg = (
             cfg if role != "without" else {**cfg, "tests": [t for t in cfg["tests"] if t == "fairness"]}
         )
@@ -252,7 +254,7 @@ def run_report(
         if hides
         else " The chart shows the protected attributes."
     )
-    say(1.0, message=summary)
+    say(1.0, summary)
     for p in profiles.values():
         if p is not None:
             p.pop("_correct")

@@ -17,13 +17,12 @@ import torch.nn.functional as F
 
 from backend.models import zoo
 from backend.models.registry import Card, Registry
+from backend.progress import Progress, ProgressFn
 from backend.tabular.checkpoint import cached_table, load_split
 from backend.tabular.config import validate_train
 from backend.tabular.data import split_rows
 from backend.tabular.measure import accuracy
 from backend.tabular.preprocessing import TabularPreprocessing
-
-Progress = Callable[..., None]
 
 
 def fit_classifier(
@@ -60,7 +59,7 @@ def fit_classifier(
 
 def train_tabular(
     config: dict | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     registry: Registry | None = None,
     device: str = "cpu",
 ) -> Card:
@@ -85,13 +84,8 @@ def train_tabular(
         if progress is None or (epoch % every and epoch != cfg["epochs"]):
             return
         acc = accuracy(model, split.x_test, split.y_test)
-        progress(
-            epoch / cfg["epochs"],
-            step=epoch,
-            total=cfg["epochs"],
-            metrics={"train_loss": loss, "test_accuracy": acc},
-            message=f"epoch {epoch}/{cfg['epochs']}: loss {loss:.4f}, test accuracy {100 * acc:.2f}%",
-        )
+        message = f"epoch {epoch}/{cfg['epochs']}: loss {loss:.4f}, test accuracy {100 * acc:.2f}%"
+        progress(Progress(epoch, cfg["epochs"], message, {"train_loss": loss, "test_accuracy": acc}))
 
     fit_classifier(
         model,

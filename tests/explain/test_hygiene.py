@@ -136,7 +136,8 @@ def test_registry_metadata_drives_a_ui():
 def test_heavy_methods_report_monotone_progress_to_completion(vgg, images, method, params, units):
     calls: list[tuple[int, int]] = []
     plain = explain(vgg, images, None, method, **params).heatmap
-    watched = explain(vgg, images, None, method, progress=lambda d, t: calls.append((d, t)), **params).heatmap
+    watch = lambda p: calls.append((p.done, p.total))  # noqa: E731
+    watched = explain(vgg, images, None, method, progress=watch, **params).heatmap
     assert len(calls) >= 2, "a heavy method must report more than once when it runs in several chunks"
     assert {t for _, t in calls} == {units}
     done = [d for d, _ in calls]

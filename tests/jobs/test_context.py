@@ -11,6 +11,7 @@ from backend import jobs
 from backend.jobs.context import RunnerContext
 from backend.jobs.records import JobRecord
 from backend.jobs.stores import open_store
+from backend.progress import Progress
 
 
 @pytest.fixture
@@ -24,13 +25,14 @@ def test_progress_keeps_every_metric_and_estimates_eta(ctx, monkeypatch):
     clock = iter([10.0, 12.0, 14.0, 16.0, 18.0])
     monkeypatch.setattr("backend.jobs.context.time.monotonic", lambda: next(clock))
     ctx._t0 = 10.0
-    ctx.progress(0.2, step=1, total=5, metrics={"loss": 0.9, "acc": 0.5})
-    ctx.progress(0.6, step=3, total=5, metrics={"loss": 0.4}, message="half way")
+    ctx.progress(Progress(1, 5, None, {"loss": 0.9, "acc": 0.5}))
+    ctx.progress(Progress(3, 5, "half way", {"loss": 0.4}))
     record = jobs.get("job-1")
     assert record.series("loss") == ([1, 3], [0.9, 0.4]) and record.series("acc") == ([1], [0.5])
     assert record.progress.step == 3 and record.progress.message == "half way"
     # 0.4 of the work took 4 s since the first report -> 0.4 left takes about 4 s
     assert record.progress.eta_s == pytest.approx(4.0)
+    assert record.progress.fraction == pytest.approx(0.6) and record.progress.total == 5
 
 
 def test_artifacts_data_bytes_and_files(ctx, tmp_path):
@@ -54,7 +56,7 @@ def test_artifacts_data_bytes_and_files(ctx, tmp_path):
 
 def test_a_superseded_attempt_cannot_change_the_record(ctx):
     jobs.cancel("job-1")
-    ctx.progress(0.9, step=9, message="too late")
+    ctx.progress(Progress(9, 10, "too late"))
     record = jobs.get("job-1")
     assert record.state == "cancelled" and record.progress.step is None
     ctx.log("line\nsecond")

@@ -25,7 +25,7 @@ def test_default_training_reaches_the_accuracy_in_under_a_minute_or_two(isolated
 def test_deterministic_from_seed(isolated_lab):
     cfg = {"seed": 3, "n_train": 96, "n_val": 20, "epochs": 1, "batch_size": 32}
     seen = []
-    a = train_shapes_model(cfg, progress=lambda f, **kw: seen.append((f, kw["step"], kw["metrics"])))
+    a = train_shapes_model(cfg, progress=lambda p: seen.append((p.fraction, p.step, p.metrics)))
     b = train_shapes_model(cfg)
     c = train_shapes_model({**cfg, "seed": 4})
     assert a.sha256 == b.sha256 != c.sha256

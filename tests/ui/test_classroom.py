@@ -246,7 +246,7 @@ def test_upload_errors_name_the_users_file(lab):
 
 
 def test_validation_text_reads_agreement_first_and_accuracy_only_with_labels():
-    from backend.fool.job import validation_text
+    from backend.fool.trainer import validation_text
 
     text = validation_text({"fsr": 1.0, "agreement": 0.65, "accuracy": 0.25, "n": 40, "n_labelled": 8})
     assert text == (

@@ -91,7 +91,7 @@ def test_heavy_cell_reports_progress_while_computing_and_not_from_cache(lab):
     calls: list[tuple[int, int]] = []
 
     def ig_cell() -> svc.Cell:
-        report = lambda d, t: calls.append((d, t))  # noqa: E731
+        report = lambda p: calls.append((p.done, p.total))  # noqa: E731
         return svc.compute_cell(
             photo, lab["baseline"].id, "integrated_gradients", {"steps": 12}, progress=report
         )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.jobs.records import Artifact, HistoryPoint, JobRecord, Progress
+from backend.jobs.records import Artifact, HistoryPoint, JobProgress, JobRecord
 from backend.services import figures, jobs_view
 from backend.services import inspect as svc
 
@@ -21,18 +21,18 @@ def _record(**kw) -> JobRecord:
 
 
 def test_eta_prefers_the_runners_estimate_and_counts_down():
-    rec = _record(progress=Progress(fraction=0.5, eta_s=30.0, updated_at=1000.0))
+    rec = _record(progress=JobProgress(fraction=0.5, eta_s=30.0, updated_at=1000.0))
     assert jobs_view.eta_seconds(rec, now=1010.0) == pytest.approx(20.0)
     assert jobs_view.eta_seconds(rec, now=2000.0) == 0.0
-    done = _record(state="succeeded", progress=Progress(fraction=1.0))
+    done = _record(state="succeeded", progress=JobProgress(fraction=1.0))
     assert jobs_view.eta_seconds(done) == 0.0
 
 
 def test_eta_extrapolates_from_elapsed_time(monkeypatch):
     monkeypatch.setattr("backend.jobs.records.now", lambda: 140.0)
-    rec = _record(progress=Progress(fraction=0.25))  # 40 s for a quarter -> 120 s left
+    rec = _record(progress=JobProgress(fraction=0.25))  # 40 s for a quarter -> 120 s left
     assert jobs_view.eta_seconds(rec) == pytest.approx(120.0)
-    assert jobs_view.eta_seconds(_record(progress=Progress(fraction=0.0))) is None
+    assert jobs_view.eta_seconds(_record(progress=JobProgress(fraction=0.0))) is None
 
 
 @pytest.mark.parametrize("secs,text", [(None, "—"), (5.4, "5s"), (65, "1m 05s"), (3725, "1h 02m")])
