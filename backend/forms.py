@@ -30,7 +30,7 @@ from typing import Any
 
 from backend.errors import InvalidConfig
 
-KINDS = (
+FIELD_KINDS = (
     "int",
     "float",
     "bool",
@@ -66,8 +66,8 @@ class FieldSpec:
     advanced: bool = False  # shown under "Advanced"
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"field {self.name!r}: unknown kind {self.kind!r} (one of {KINDS})")
+        if self.kind not in FIELD_KINDS:
+            raise ValueError(f"field {self.name!r}: unknown kind {self.kind!r} (one of {FIELD_KINDS})")
         if self.kind in ("choice", "multi") and not self.choices:
             raise ValueError(f"choice field {self.name!r} declares no choices")
 

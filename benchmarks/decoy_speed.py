@@ -1,5 +1,5 @@
 """Benchmark (not a test): the cost of one decoy, and of a whole decoy set for one image, against one
-vanilla-gradient saliency map on the same model (paper 003, A10: one decoy = 37.7% of a gradient map).
+vanilla-gradient saliency map on the same model (Decoys, A10: one decoy = 37.7% of a gradient map).
 
     python benchmarks/decoy_speed.py [--repeats 5] [--vgg16]
 
@@ -116,7 +116,7 @@ def main() -> None:
         "# Decoy speed",
         "",
         f"Machine: {machine}. Median of {args.repeats} runs after a warm-up, batch of one image, CPU.",
-        "Paper 003 (A10): one decoy costs 37.7% of one vanilla-gradient map (their CPU, VGG16).",
+        "Decoys (A10): one decoy costs 37.7% of one vanilla-gradient map (their CPU, VGG16).",
         "`x gradient` is the cost *per decoy* (seconds / decoys) over one vanilla-gradient map;",
         "`iterations` counts forward + backward passes of one decoy up to layer l (the c-doubling",
         "rounds included). Default settings unless named: " + str(DecoySettings()),

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.fool.losses import ATTACKS  # noqa: E402
+from backend.fool.losses import FOOLING_ATTACKS  # noqa: E402
 from backend.fool.objective import Interpreter, fooling_loss  # noqa: E402
 from backend.models import zoo  # noqa: E402
 
@@ -78,7 +78,7 @@ def main() -> None:
         F.cross_entropy(model(x), y).backward()
         opt.step()
 
-    attack = ATTACKS["location"]
+    attack = FOOLING_ATTACKS["location"]
     attack_cfg = attack.setup({}, args.size, num_classes)
     rows = []
     for method in args.methods:

@@ -17,7 +17,7 @@ POLL_SECONDS = 1.5
 
 st.title("Decoy-enhanced saliency")
 st.caption(
-    "Decoys (paper 003) change one patch of the image as much as possible while the model's early-layer "
+    "Decoys (Decoys) change one patch of the image as much as possible while the model's early-layer "
     "representation stays within epsilon; Z = max - min of the decoys' saliency. Is the enhanced map of "
     "a fooled model closer to the baseline's original explanation than its raw map?"
 )

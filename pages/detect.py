@@ -17,7 +17,7 @@ POLL_SECONDS = 1.5
 
 st.title("Detect a manipulated checkpoint")
 st.caption(
-    "Runs the thesis' detection tests (002 §4) and the randomisation sanity check on a suspect and a "
+    "Runs the thesis' detection tests (Pasliev2020 §4) and the randomisation sanity check on a suspect and a "
     "baseline. The report card says which tests flag the suspect and where they do not separate the two."
 )
 

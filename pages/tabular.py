@@ -16,7 +16,7 @@ FOOL_METHODS = svc.table_methods(differentiable=True)
 
 st.title("Tables: does the chart hide a protected attribute?")
 st.caption(
-    "Thesis 002 §3.8: an MLP on the Adult census data is fine-tuned so that its feature-importance chart "
+    "Pasliev2020 §3.8: an MLP on the Adult census data is fine-tuned so that its feature-importance chart "
     "gives race and gender no importance, while it keeps using them. Train a model, fool it, and let the "
     "report card compare what the chart says with what the model does."
 )
@@ -83,13 +83,13 @@ with fool_tab:
     st.selectbox("Preset", list(svc.FOOL_PRESETS), key="tab_preset", on_change=apply_preset)
     st.caption(
         "hide: the protected share itself as the penalty, probabilities kept on the rows and on "
-        "counterfactual twins (ours). thesis-target: 002 §3.8 as written (MSE to the original map with "
-        "the protected columns zeroed, cross-entropy on the labels, 100 epochs)."
+        "counterfactual twins (ours). thesis-target: Pasliev2020 §3.8 as written (MSE to the original map "
+        "with the protected columns zeroed, cross-entropy on the labels, 100 epochs)."
     )
     apply_preset(force=False)
     with st.form("tab_fool_form"):
         c1, c2, c3 = st.columns(3)
-        attack = c1.selectbox("Attack", svc.ATTACKS, key="tab_attack")
+        attack = c1.selectbox("Attack", svc.TABLE_ATTACKS, key="tab_attack")
         method = c2.selectbox(
             "Explanation in the loss", FOOL_METHODS, index=FOOL_METHODS.index("gradient"), key="tab_method"
         )

@@ -48,7 +48,7 @@ def register(subparsers) -> None:
 
     f = sub.add_parser("fool", help="fine-tune a tabular checkpoint so its explanations hide the protected")
     f.add_argument("--model", required=True, help="checkpoint id")
-    f.add_argument("--preset", default="hide", help="hide (ours, default) | thesis-target (002 §3.8)")
+    f.add_argument("--preset", default="hide", help="hide (ours, default) | thesis-target (Pasliev2020 §3.8)")
     f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
     f.set_defaults(func=fool)
 

@@ -25,7 +25,7 @@ from backend.data.shapes import MAX_IMAGES, SHAPE_CLASSES, make_shape_pairs, mak
 from backend.errors import InvalidDataset
 from backend.models.preprocessing import Preprocessing
 
-KINDS = ("shapes", "folder", "samples")
+DATASET_KINDS = ("shapes", "folder", "samples")
 _EMPTY = torch.empty(0)
 
 
@@ -41,9 +41,9 @@ def _int(spec: dict, key: str, default: int, lo: int, hi: int) -> int:
 
 def validate_spec(spec: dict) -> dict:
     """The spec with defaults filled in; raises `InvalidDataset` saying what to fix."""
-    if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
+    if not isinstance(spec, dict) or spec.get("kind") not in DATASET_KINDS:
         got = spec.get("kind") if isinstance(spec, dict) else spec
-        raise InvalidDataset(f"Dataset kind must be one of {', '.join(KINDS)}, got {got!r}")
+        raise InvalidDataset(f"Dataset kind must be one of {', '.join(DATASET_KINDS)}, got {got!r}")
     kind = spec["kind"]
     allowed = {
         "shapes": {"n", "size", "seed", "pair", "pair_fraction"},

@@ -1,1 +1,1 @@
-"""Robust saliency with distribution-preserving decoys (paper 003): generation, Z score, metrics, attacks."""
+"""Robust saliency with distribution-preserving decoys (Decoys): generation, Z score, metrics, attacks."""

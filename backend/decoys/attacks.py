@@ -1,4 +1,4 @@
-"""Input attacks on saliency (Ghorbani et al., used by paper 003 §4.2): top-k, target region, mass center.
+"""Input attacks on saliency (Ghorbani et al., used by Decoys §4.2): top-k, target region, mass center.
 
 Each attack takes signed steps on the *input* within an L_inf ball, through a differentiable saliency
 map (the ReLUs become softplus so the map has a useful gradient), and keeps the last perturbed image
@@ -52,7 +52,13 @@ def _mass_center_objective(h0: torch.Tensor, _: int) -> Callable[[torch.Tensor],
     return objective
 
 
-ATTACKS = {"topk": _topk_objective, "target_region": _region_objective, "mass_center": _mass_center_objective}
+# Perturbations of the *input* that move its saliency map (not to be confused with
+# backend.fool.losses.FOOLING_ATTACKS, which change the model).
+INPUT_ATTACKS = {
+    "topk": _topk_objective,
+    "target_region": _region_objective,
+    "mass_center": _mass_center_objective,
+}
 
 
 class _Shifted(nn.Module):
@@ -93,8 +99,8 @@ def attack_input(
     softplus_beta: float = 10.0,
 ) -> torch.Tensor:
     """Perturb `x` (C, H, W) in [0, 1] to change its saliency map; the predicted class is kept."""
-    if attack not in ATTACKS:
-        raise InvalidConfig(f"Unknown input attack {attack!r}; choose one of {sorted(ATTACKS)}.")
+    if attack not in INPUT_ATTACKS:
+        raise InvalidConfig(f"Unknown input attack {attack!r}; choose one of {sorted(INPUT_ATTACKS)}.")
     if epsilon <= 0 or steps < 1 or step_size <= 0:
         raise InvalidConfig("Attack epsilon, steps and step_size must be positive.")
     shifted = _Shifted(model, normalize, x[None].shape)
@@ -103,7 +109,7 @@ def attack_input(
         label = shifted(x0).argmax(1)
     h0 = _map(shifted, x0, label, method, None, False).detach()
     k = k if k is not None else max(1, h0[0].numel() // 10)
-    objective = ATTACKS[attack](h0, k if attack == "topk" else region)
+    objective = INPUT_ATTACKS[attack](h0, k if attack == "topk" else region)
     kept = torch.zeros_like(x0)
     for _ in range(steps):
         value = objective(_map(shifted, x0, label, method, softplus_beta, True))

@@ -1,4 +1,4 @@
-"""Decoy-enhanced saliency (paper 003, Eq. 3): Z = max - min over the decoys' saliency maps, any method.
+"""Decoy-enhanced saliency (Decoys, Eq. 3): Z = max - min over the decoys' saliency maps, any method.
 
 The saliency method sees every decoy (and the input, a trivially valid decoy) the same way and explains
 the input's predicted class. Input-resolution methods keep their per-channel map; layer-resolution

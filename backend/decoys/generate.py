@@ -1,4 +1,4 @@
-"""Decoy images by optimisation (paper 003, Eq. 2 and 6-8), batched over patch masks, and by blurring.
+"""Decoy images by optimisation (Decoys, Eq. 2 and 6-8), batched over patch masks, and by blurring.
 
 A decoy x~ of x differs from x only inside a patch mask M, stays in [0, 1], and keeps the layer-l
 representation within epsilon: ||F_l(x~) - F_l(x)||_inf <= epsilon. The optimisation maximises the
@@ -275,7 +275,7 @@ def blur_decoys(
     sigma: float = 2.0,
     masks: torch.Tensor | None = None,
 ) -> DecoySet:
-    """The cheap alternative (paper 003 §4.1, A11): each masked patch replaced by a blurred copy of x.
+    """The cheap alternative (Decoys §4.1, A11): each masked patch replaced by a blurred copy of x.
 
     Blurring does not respect the layer-l constraint; `linf` reports by how much it breaks it.
     """

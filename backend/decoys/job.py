@@ -11,7 +11,7 @@ from statistics import fmean
 import numpy as np
 import torch
 
-from backend.decoys.attacks import ATTACKS, attack_input
+from backend.decoys.attacks import INPUT_ATTACKS, attack_input
 from backend.decoys.enhanced import GENERATORS, enhanced_saliency, saliency_maps, visualize
 from backend.decoys.generate import DecoySettings
 from backend.decoys.metrics import fidelity, sensitivity
@@ -38,7 +38,7 @@ DEFAULTS: dict = {
     "dataset": None,  # None: the checkpoint's own kind of images (detect.inputs.own_dataset)
     "images": 4,
     "decoys": {},  # DecoySettings fields
-    "attacks": [],  # any of ATTACKS: perturb the input, compare S_S raw vs decoy-enhanced
+    "attacks": [],  # any of INPUT_ATTACKS: perturb the input, compare S_S raw vs decoy-enhanced
     "attack": attack_defaults(),  # the input attacks' settings, as backend.decoys.options declares
 }
 
@@ -61,9 +61,9 @@ def _validate(config: dict) -> dict:
     check_method(cfg["method"])
     if cfg["generator"] not in GENERATORS:
         raise InvalidConfig(f"Decoy generator must be one of {sorted(GENERATORS)}.")
-    bad = [a for a in cfg["attacks"] if a not in ATTACKS]
+    bad = [a for a in cfg["attacks"] if a not in INPUT_ATTACKS]
     if bad:
-        raise InvalidConfig(f"Unknown input attacks {bad}; choose among {sorted(ATTACKS)}.")
+        raise InvalidConfig(f"Unknown input attacks {bad}; choose among {sorted(INPUT_ATTACKS)}.")
     if int(cfg["images"]) < 1:
         raise InvalidConfig("Use at least one image.")
     settings = decoy_settings(cfg["decoys"])

@@ -1,4 +1,4 @@
-"""Patch masks that tile an image, one decoy per mask (paper 003 §3.1: every patch covered at least once)."""
+"""Patch masks that tile an image, one decoy per mask (Decoys §3.1: every patch covered at least once)."""
 
 from __future__ import annotations
 

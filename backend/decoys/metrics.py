@@ -1,4 +1,4 @@
-"""Saliency fidelity S_F and sensitivity S_S (paper 003 §4.2); lower is better for both."""
+"""Saliency fidelity S_F and sensitivity S_S (Decoys §4.2); lower is better for both."""
 
 from __future__ import annotations
 

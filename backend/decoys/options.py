@@ -64,7 +64,7 @@ def decoy_fields() -> list[FieldSpec]:
 
 def common_fields() -> tuple[FieldSpec, ...]:
     """The run's settings: method, generator, images, input attacks."""
-    from backend.decoys.attacks import ATTACKS
+    from backend.decoys.attacks import INPUT_ATTACKS
     from backend.decoys.enhanced import GENERATORS
     from backend.explain.registry import method_field
 
@@ -77,7 +77,7 @@ def common_fields() -> tuple[FieldSpec, ...]:
             "multi",
             [],
             label="Input attacks (sensitivity S_S raw vs enhanced)",
-            choices=tuple(sorted(ATTACKS)),
+            choices=tuple(sorted(INPUT_ATTACKS)),
         ),
     )
 

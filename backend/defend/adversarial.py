@@ -2,7 +2,7 @@
 
 Each step attacks the batch with PGD from a random start in eval mode, then trains on the adversarial
 copies; `clean_weight` mixes in the clean cross-entropy (0 = Madry's pure adversarial loss, which
-004 uses; a little clean loss keeps a fine-tuned model's clean accuracy).
+Zeng2021 uses; a little clean loss keeps a fine-tuned model's clean accuracy).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def _pgd_params(epsilon: float, step: float, eps_max: float) -> dict[str, Param]
     return {
         "epsilon": Param(epsilon, "radius of the attack ball, in [0, 1] pixel units", 0.0, eps_max),
         "step_size": Param(step, "PGD step (alpha), pixel units", 0.0, eps_max),
-        "iterations": Param(7, "PGD iterations per training step (004 Table 1: 20 or 40)", 1, 100),
+        "iterations": Param(7, "PGD iterations per training step (Zeng2021 Table 1: 20 or 40)", 1, 100),
         "random_start": Param(True, "start each attack at a random point of the ball"),
         "clean_weight": Param(0.0, "weight of the clean cross-entropy beside the adversarial one", 0.0, 1.0),
     }

@@ -3,7 +3,7 @@ adversarially trained model, while keeping its predictions.
 
 L = CE + lambda * mean_i (1 - cos(g_i, r_i)), with g_i the model's Gradient map of image i (through the
 explanation engine, create_graph) and r_i the reference model's (frozen). Which loss: the supplement we
-hold (004) says only that the attributions are aligned with a PGD-l2 model's saliency maps, not the
+hold (Zeng2021) says only that the attributions are aligned with a PGD-l2 model's saliency maps, not the
 loss. We use the cosine distance because it is scale-free: a robust model's input gradients are much
 smaller than an ordinary model's, so an MSE would mostly ask for smaller gradients (the Jacobian
 defence) instead of the robust model's *shape*; the cosine asks only for the shape. Signed (B, C, H, W)

@@ -7,7 +7,7 @@ temperature T (its logits grow about T-fold to stay confident), then its weights
 teacher (kept in the resumable state) and the model, initialised from them, is distilled on the
 teacher's soft labels at T. Distilling from the parent directly would be a no-op: a student that starts
 as its teacher already matches it. Deployed at T = 1 the logits are large, the softmax saturates and
-input gradients shrink: the defence masks gradients rather than removing adversarial directions (004
+input gradients shrink: the defence masks gradients rather than removing adversarial directions (Zeng2021
 notes it falls to Carlini-Wagner). The losses are multiplied by T^2 (Hinton et al.) so their gradients
 keep their size as T changes.
 """
@@ -30,7 +30,9 @@ class Distillation(Defence):
     source = "Zeng2021 §A1 (Papernot et al. 2016)"
     description = "Train at temperature T, then distil the result on its own softened probabilities."
     params = {
-        "temperature": Param(100.0, "softmax temperature T of teacher and student (004: 100)", 1.0, 1000.0),
+        "temperature": Param(
+            100.0, "softmax temperature T of teacher and student (Zeng2021: 100)", 1.0, 1000.0
+        ),
         "teacher_fraction": Param(0.5, "share of the steps that train the teacher at T", 0.0, 1.0),
     }
 

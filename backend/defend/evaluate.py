@@ -74,7 +74,7 @@ DEFAULTS: dict[str, Any] = {
 
 def normalize_config(config: dict[str, Any], registry=None) -> dict[str, Any]:
     """Defaults filled in, checkpoints and choices checked (`InvalidConfig` says what to change)."""
-    from backend.decoys.attacks import ATTACKS as INPUT_ATTACKS
+    from backend.decoys.attacks import INPUT_ATTACKS
     from backend.errors import CheckpointNotFound
     from backend.explain import METHODS
     from backend.models.registry import Registry

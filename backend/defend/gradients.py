@@ -3,7 +3,7 @@
 `explain(..., "gradient")` gives d logit_y / d x for the normalised input (its `native` (B, C, H, W)
 map) and, with `create_graph=True`, stays differentiable in the weights, so a defence can train on it.
 Defences and measurements use it in [0, 1] pixel units (divided by the preprocessing's std), the units
-of 004's images and of every epsilon here, so numbers do not depend on a model's normalisation.
+of Zeng2021's images and of every epsilon here, so numbers do not depend on a model's normalisation.
 """
 
 from __future__ import annotations

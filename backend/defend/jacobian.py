@@ -1,9 +1,9 @@
 """Jacobian (input-gradient) regularisation (Ross and Doshi-Velez 2018; Zeng2021 §A2, lambda = 0.5).
 
-L = CE + lambda * ||g||^2 per image, averaged, g in [0, 1] pixel units. 004 writes g as the loss's
+L = CE + lambda * ||g||^2 per image, averaged, g in [0, 1] pixel units. Zeng2021 writes g as the loss's
 input gradient; the default here (`target="logit"`) is the label logit's gradient taken through the
 explanation engine, i.e. the very Gradient saliency map the lab shows and the fooling attacks move:
-small, smooth logit gradients are what makes a map hard to push around. `target="loss"` is 004's
+small, smooth logit gradients are what makes a map hard to push around. `target="loss"` is Zeng2021's
 formula. Both differentiate twice (create_graph), which makes a step several times a plain one.
 """
 
@@ -24,10 +24,10 @@ class Jacobian(Defence):
     source = "Zeng2021 §A2 (Ross and Doshi-Velez 2018)"
     description = "Penalise the squared norm of the input gradient (the Gradient saliency map)."
     params = {
-        "lam": Param(0.5, "weight lambda of the squared gradient norm (004: 0.5)", 0.0, 1e4),
+        "lam": Param(0.5, "weight lambda of the squared gradient norm (Zeng2021: 0.5)", 0.0, 1e4),
         "target": Param(
             "logit",
-            "gradient of the label's logit (the saliency map) or of the loss (004)",
+            "gradient of the label's logit (the saliency map) or of the loss (Zeng2021)",
             choices=("logit", "loss"),
         ),
     }

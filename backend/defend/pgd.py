@@ -1,6 +1,6 @@
-"""Projected gradient descent on the input (Madry et al., as 004 §B writes it), in pixel space.
+"""Projected gradient descent on the input (Madry et al., as Zeng2021 §B writes it), in pixel space.
 
-The model consumes normalised tensors; epsilons and step sizes are in [0, 1] pixel units (004's CIFAR
+The model consumes normalised tensors; epsilons and step sizes are in [0, 1] pixel units (Zeng2021's CIFAR
 numbers: l2 radius 1.0-2.5, l-infinity 4/255-16/255), so the attack works on `denormalize(x)`, keeps
 pixels in [0, 1] and feeds `normalize(x01 + delta)`. The attack runs in eval mode (running BatchNorm
 statistics, no dropout), as adversarial training usually does, and restores every module's train flag.

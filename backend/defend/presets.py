@@ -1,4 +1,4 @@
-"""Defence presets: 004 (Zeng2021) Table 1's PGD settings and §A's distillation / Jacobian numbers
+"""Defence presets: Zeng2021 (Zeng2021) Table 1's PGD settings and §A's distillation / Jacobian numbers
 (CIFAR-10 ResNet18 in the paper), and settings tuned on the lab's shapes CNN (CPU, a minute or less).
 
 Each preset: `{"source", "architecture", "config": a partial DefendConfig dict}`. Names:

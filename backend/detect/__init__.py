@@ -1,1 +1,1 @@
-"""Manipulation detection (thesis 002 §4, Adebayo et al.'s randomisation check) and a report card."""
+"""Manipulation detection (Pasliev2020 §4, Adebayo et al.'s randomisation check) and a report card."""

@@ -1,8 +1,8 @@
-"""Noise-input test (thesis 002 §4.1, Table 4.2): explain Gaussian-noise images and compare the maps.
+"""Noise-input test (Pasliev2020 §4.1, Table 4.2): explain Gaussian-noise images and compare the maps.
 
 A fooled model tends to draw the same map whatever the input (PCC 0.975 vs 0.233 for the baseline in
 the thesis), so a high mean pairwise similarity across noise inputs is a sign of manipulation. It does
-not catch every attack: a top-k attack, for instance, still gives dissimilar maps (002 §4.1).
+not catch every attack: a top-k attack, for instance, still gives dissimilar maps (Pasliev2020 §4.1).
 """
 
 from __future__ import annotations

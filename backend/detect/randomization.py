@@ -1,4 +1,4 @@
-"""Cascading randomisation sanity check (Adebayo et al. 2018; paper 003 A8): re-initialise the layers
+"""Cascading randomisation sanity check (Adebayo et al. 2018; Decoys A8): re-initialise the layers
 from the top down, one more at each step, and compare each step's heatmaps with the original ones.
 
 A method that explains the model must lose similarity as the learned weights are destroyed.

@@ -1,4 +1,4 @@
-"""Weight-noise test (thesis 002 §4.2, Fig. 4.4): perturb the weights, watch accuracy and the heatmaps.
+"""Weight-noise test (Pasliev2020 §4.2, Fig. 4.4): perturb the weights, watch accuracy and the heatmaps.
 
 Noise N(0, sigma) is added to (or, multiplicatively, scaled into) all or selected parameters, over a
 sweep of sigma and several seeds. Per sigma: accuracy (or agreement with the un-noised predictions),

@@ -5,7 +5,7 @@ what a fooling attack optimises, what evaluation and detection measure and what 
 default. Layer methods (Grad-CAM, LRP_T, Gradient_T) and LRP: clipped at 0, scaled to [0, 1] by the
 maximum (Heo et al.). Input-gradient methods (Gradient, Gradient x Input, Integrated Gradients,
 SmoothGrad): the sum over colour channels of |g_c|, scaled to [0, 1] by the maximum (the thesis's map,
-002 / the fairwashing code, which divide by the sum instead: a per-image constant). The engine's
+Pasliev2020 / the fairwashing code, which divide by the sum instead: a per-image constant). The engine's
 `Explanation.heatmap` stays the signed channel sum (Inspect's "Signed" view).
 """
 
@@ -55,17 +55,23 @@ def abs_channels(native: torch.Tensor) -> torch.Tensor:
     )
 
 
+def none(h: torch.Tensor) -> torch.Tensor:
+    """The engine's map unchanged."""
+    return h
+
+
+# The one registry of named normalisations: what a fooling config's `normalization` names, what
+# `method_map` applies, what a form offers.
 NORMALIZERS = {
-    "abs": abs_sum,
-    "minmax": minmax,
     "clip_minmax": clip_minmax,
+    "minmax": minmax,
+    "abs_sum": abs_sum,
     "sum_to_one": sum_to_one,
     "abs_channels": abs_channels,
+    "none": none,
 }
 # normalisations that read the method's native per-channel map rather than the channel-summed heatmap
 CHANNEL_NORMALIZATIONS = ("abs_channels",)
-# names a fooling config may give (`FoolConfig.normalization`); "none" = the engine's heatmap unchanged
-NAMED = ("clip_minmax", "minmax", "abs_sum", "sum_to_one", "abs_channels", "none")
 _CHANNEL_METHODS = ("gradient", "grad_x_input", "integrated_gradients", "smoothgrad")
 METHOD_MAPS = {m: "abs_channels" for m in _CHANNEL_METHODS}
 
@@ -84,11 +90,7 @@ def method_map(
     native map has no channels at input resolution (Grad-CAM's (B, h, w)) falls back to the heatmap.
     """
     name = name or method_normalization(method)
-    if name == "none":
-        return heatmap
     if name in CHANNEL_NORMALIZATIONS:
         channels = native.dim() == 4 and native.shape[-2:] == heatmap.shape[-2:]
         return NORMALIZERS[name](native if channels else heatmap)
-    if name == "abs_sum":
-        return abs_sum(heatmap)
     return NORMALIZERS[name](heatmap)

@@ -1,8 +1,8 @@
 """FoolConfig: everything one fooling run needs, as a dataclass that round-trips through JSON.
 
 `validate()` refuses a config before anything is queued, with a message that says what to change.
-The objective is L = L_C + lam * L_F (001 eq. 2). Note the thesis (002) writes lam*L_C + (1-lam)*L_M;
-its presets are converted to our form in `presets.py`.
+The objective is L = L_C + lam * L_F (Krishna2021 eq. 2). Note the thesis (Pasliev2020) writes
+lam*L_C + (1-lam)*L_M; its presets are converted to our form in `presets.py`.
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ class FoolConfig:
     epochs: int = 1
     grad_clip: float | None = None  # max gradient norm
     lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run (lets accuracy settle)
-    freeze_classifier: bool = False  # keep the last Linear layer(s) fixed (002 §3.7)
+    freeze_classifier: bool = False  # keep the last Linear layer(s) fixed (Pasliev2020 §3.7)
     train_first_n: int | None = None  # train only the first N parameterised layers
     freeze_batchnorm: bool = True  # BatchNorm uses its running statistics (eval mode), as the original code
-    softplus_beta: float | None = None  # softplus(beta) instead of ReLU while training (002: 20)
+    softplus_beta: float | None = None  # softplus(beta) instead of ReLU while training (Pasliev2020: 20)
     # fp16 autocast + GradScaler on CUDA, bf16 autocast on the CPU (refused for interpreters whose maps
     # bf16 breaks: see backend.fool.precision)
     mixed_precision: bool = False
@@ -118,10 +118,12 @@ class FoolConfig:
     def validate(self, registry=None) -> FoolConfig:
         """Check every setting; with a registry also that the model exists. Returns self."""
         from backend.explain import METHODS
-        from backend.fool.losses import ATTACKS
+        from backend.fool.losses import FOOLING_ATTACKS
 
-        if self.attack not in ATTACKS:
-            raise InvalidConfig(f"Unknown attack {self.attack!r}; choose one of {', '.join(ATTACKS)}.")
+        if self.attack not in FOOLING_ATTACKS:
+            raise InvalidConfig(
+                f"Unknown attack {self.attack!r}; choose one of {', '.join(FOOLING_ATTACKS)}."
+            )
         if self.interpreter not in METHODS:
             raise InvalidConfig(
                 f"Unknown explanation method {self.interpreter!r}; choose one of {', '.join(METHODS)}."
@@ -139,12 +141,12 @@ class FoolConfig:
                 f"its parameters: {', '.join(METHODS[self.interpreter].params) or 'none'}."
             )
         if self.normalization is not None:
-            from backend.fool.losses import NORMALIZATIONS
+            from backend.explain.normalize import NORMALIZERS
 
-            if self.normalization not in NORMALIZATIONS:
+            if self.normalization not in NORMALIZERS:
                 raise InvalidConfig(
                     f"Unknown normalisation {self.normalization!r}; "
-                    f"choose one of {', '.join(NORMALIZATIONS)}."
+                    f"choose one of {', '.join(NORMALIZERS)}."
                 )
         _check(
             isinstance(self.lam, (int, float)) and self.lam >= 0, f"lambda must be >= 0, not {self.lam!r}."
@@ -166,7 +168,8 @@ class FoolConfig:
         _check(0 < self.val_fraction < 1, f"val_fraction must lie in (0, 1), not {self.val_fraction}.")
         _check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0 (or empty for none).")
         _check(
-            self.softplus_beta is None or self.softplus_beta > 0, "softplus_beta must be > 0 (002 uses 20)."
+            self.softplus_beta is None or self.softplus_beta > 0,
+            "softplus_beta must be > 0 (Pasliev2020 uses 20).",
         )
         _check(
             self.train_first_n is None or self.train_first_n >= 1, "train_first_n must be >= 1 (or empty)."
@@ -222,12 +225,13 @@ class FoolConfig:
                 raise InvalidConfig(
                     f"Unknown model {self.model!r}: {err} Pick a checkpoint from the Models page."
                 ) from err
-            self.attack_params = ATTACKS[self.attack].resolve_classes(self.attack_params, checkpoint.classes)
-            ATTACKS[self.attack].check_params(self.attack_params, checkpoint)
+            attack = FOOLING_ATTACKS[self.attack]
+            self.attack_params = attack.resolve_classes(self.attack_params, checkpoint.classes)
+            attack.check_params(self.attack_params, checkpoint)
             self._check_labels(checkpoint)
         # One normal form: every attack and interpreter setting spelled out, so two configs that run
         # the same are equal (a preset and the form that reproduces it; a card and its re-run).
-        self.attack_params = ATTACKS[self.attack].normalize_params(self.attack_params)
+        self.attack_params = FOOLING_ATTACKS[self.attack].normalize_params(self.attack_params)
         self.interpreter_params = METHODS[self.interpreter].resolve_params(self.interpreter_params)
         return self
 

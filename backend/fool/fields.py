@@ -18,16 +18,17 @@ DRAWN_ELSEWHERE = ("model", "dataset", "attack_params", "interpreter_params")
 
 def _overrides() -> dict[str, dict[str, Any]]:
     from backend.explain import METHODS
+    from backend.explain.normalize import NORMALIZERS
     from backend.fool.config import CLASSIFICATION_TERMS, LR_SCHEDULES, OPTIMIZERS
-    from backend.fool.losses import ATTACKS, NORMALIZATIONS
+    from backend.fool.losses import FOOLING_ATTACKS
 
     usable = tuple(n for n, m in METHODS.items() if m.differentiable)
     adv = {"advanced": True}
     return {
         "attack": {
             "label": "Attack",
-            "choices": tuple(ATTACKS),
-            "labels": {n: a.label for n, a in ATTACKS.items()},
+            "choices": tuple(FOOLING_ATTACKS),
+            "labels": {n: a.label for n, a in FOOLING_ATTACKS.items()},
         },
         "interpreter": {
             "label": "Interpreter in the loss",
@@ -43,7 +44,7 @@ def _overrides() -> dict[str, dict[str, Any]]:
         },
         "normalization": {
             "kind": "choice",
-            "choices": NORMALIZATIONS,
+            "choices": tuple(NORMALIZERS),
             "optional": True,
             "label": "Normalisation of the map before the loss",
             "help": "Empty = the paper's choice for the interpreter (clip + min-max for LRP_T and "
@@ -57,7 +58,7 @@ def _overrides() -> dict[str, dict[str, Any]]:
             "labels": {
                 "labels": "Cross-entropy on the labels",
                 "original_predictions": "Cross-entropy on the original's predictions",
-                "keep_probs_mse": "Keep the original probabilities (MSE, 002 §3.5)",
+                "keep_probs_mse": "Keep the original probabilities (MSE, Pasliev2020 §3.5)",
                 "keep_probs_kl": "Keep the original probabilities (KL)",
             },
         },
@@ -102,7 +103,7 @@ def _overrides() -> dict[str, dict[str, Any]]:
             "labels": {"constant": "Constant", "cosine": "Cosine decay to 0"},
             **adv,
         },
-        "freeze_classifier": {"label": "Freeze the classifier (002 §3.7)", **adv},
+        "freeze_classifier": {"label": "Freeze the classifier (Pasliev2020 §3.7)", **adv},
         "train_first_n": {
             "kind": "int",
             "optional": True,
@@ -121,7 +122,7 @@ def _overrides() -> dict[str, dict[str, Any]]:
             "optional": True,
             "label": "Softplus beta (empty = ReLU)",
             "min": 0.0,
-            "help": "Train through softplus(beta) instead of ReLU (002 uses 20): second derivatives "
+            "help": "Train through softplus(beta) instead of ReLU (Pasliev2020 uses 20): second derivatives "
             "of ReLU networks are zero, which stalls gradient-type attacks.",
         },
         "mixed_precision": {

@@ -1,6 +1,7 @@
-"""The fooling penalties L_F (001 eqs. 3-5, Heo et al.'s Active fooling, 002 §3.3-3.4) and L_C.
+"""The fooling penalties L_F (Krishna2021 eqs. 3-5, Heo2019's Active fooling, Pasliev2020 §3.3-3.4)
+and L_C.
 
-One class per attack in the registry `ATTACKS`. An attack says which classes it needs explained
+One class per attack in the registry `FOOLING_ATTACKS`. An attack says which classes it needs explained
 (`targets`), what it needs from the frozen original model (`reference`), its training penalty per
 image (`loss`) and its test loss t_i for the FSR (`test_loss`, intervals in `backend.metrics.fsr.RF`).
 All heatmaps reaching an attack are already normalised (`normalize_heatmap`), as each paper does:
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.errors import InvalidConfig
-from backend.explain.normalize import NAMED, method_normalization
+from backend.explain.normalize import method_normalization
 from backend.fool.masks import MASKS, load_mask_file, resolve_mask
 from backend.forms import FieldSpec
 from backend.metrics.similarity import center_of_mass, pearson, topk_mask
@@ -27,7 +28,6 @@ from backend.metrics.similarity import center_of_mass, pearson, topk_mask
 # Named normalisation steps of backend.explain.normalize usable before a loss; by default each method's
 # one map convention (`backend.explain.normalize.METHOD_MAPS`): Heo et al.'s clip + max-scale for LRP_T /
 # Grad-CAM / LRP, the thesis's sum over channels of |g_c| (max-scaled) for the input-gradient methods.
-NORMALIZATIONS = NAMED
 
 
 def default_normalization(interpreter: str) -> str:
@@ -110,12 +110,13 @@ class Attack:
     def test_loss(
         self, heatmaps: list[torch.Tensor], ref: dict[str, torch.Tensor], cfg: dict[str, Any]
     ) -> torch.Tensor:
-        """t_i of the FSR (001 §4.2); by default the training penalty itself."""
+        """t_i of the FSR (Krishna2021 §4.2); by default the training penalty itself."""
         return self.loss(heatmaps, ref, cfg)
 
 
 class Location(Attack):
-    """001 eq. (3): (1/d) ||h - m||^2, the explanation pushed onto a mask (default: 000's frame)."""
+    """Krishna2021 eq. (3): (1/d) ||h - m||^2, the explanation pushed onto a mask (default: Heo2019's
+    frame)."""
 
     name, label = "location", "Location"
     description = (
@@ -128,7 +129,7 @@ class Location(Attack):
             "mask",
             "frame",
             label="Mask",
-            help="Where the fooled explanation should sit (1 = highlight); 000's frame by default.",
+            help="Where the fooled explanation should sit (1 = highlight); Heo2019's frame by default.",
         ),
     )
 
@@ -145,7 +146,7 @@ class Location(Attack):
 
 
 class TopK(Attack):
-    """001 eq. (4) over the pixels that were top-k% for the original model, as a mean over them.
+    """Krishna2021 eq. (4) over the pixels that were top-k% for the original model, as a mean over them.
 
     Dividing the sum (4) by |P_k| makes the value independent of the image size, so that on min-max
     normalised maps R_f = [0, 0.3] reads as "the formerly top pixels now average below 0.3".
@@ -189,7 +190,7 @@ class TopK(Attack):
 
 
 class CenterMass(Attack):
-    """001 eq. (5): minus the L1 shift of the centre of mass from the original's, / image diagonal.
+    """Krishna2021 eq. (5): minus the L1 shift of the centre of mass from the original's, / image diagonal.
 
     Training minimises the negative shift; the test loss is the shift itself (R_f = [0.1, 1]).
     A map with no positive mass has no centre: `center_of_mass` would put it in the middle of the
@@ -215,7 +216,7 @@ class CenterMass(Attack):
 
 
 class ComPoint(Attack):
-    """002 §3.3: Euclidean distance of the centre of mass to a chosen point, / image diagonal.
+    """Pasliev2020 §3.3: Euclidean distance of the centre of mass to a chosen point, / image diagonal.
 
     `point` is (row, col) as fractions of the image (0..1); the thesis used the top-left corner.
     """
@@ -231,7 +232,7 @@ class ComPoint(Attack):
             "point",
             [0.0, 0.0],
             label="Point",
-            help="Row and column as fractions of the image; 002 used the top-left corner (0, 0).",
+            help="Row and column as fractions of the image; Pasliev2020 used the top-left corner (0, 0).",
         ),
     )
 
@@ -253,7 +254,7 @@ class ComPoint(Attack):
 
 
 class TargetHeatmap(Attack):
-    """002 §3.4: MSE between the (normalised) explanation and any target image, min-max scaled."""
+    """Pasliev2020 §3.4: MSE between the (normalised) explanation and any target image, min-max scaled."""
 
     name, label = "target_heatmap", "Target heatmap"
     description = "Makes the explanation look like any target picture you give it (Pasliev2020 §3.4)."
@@ -263,7 +264,7 @@ class TargetHeatmap(Attack):
             "mask",
             None,
             label="Target heatmap",
-            help="The map the explanation should match (002 §3.4 used a cross); min-max scaled.",
+            help="The map the explanation should match (Pasliev2020 §3.4 used a cross); min-max scaled.",
         ),
     )
 
@@ -303,7 +304,7 @@ class Active(Attack):
     """Heo et al.'s Active fooling: swap the explanations of classes c1 and c2.
 
     Penalty per image: 0.5 [MSE(h_c1, h0_c2) + MSE(h_c2, h0_c1)], h0 from a frozen copy of the original.
-    Test loss (our definition, the papers leave it open; 000 Fig. 5 rises from about -1.3 to 0.75):
+    Test loss (our definition, the papers leave it open; Heo2019 Fig. 5 rises from about -1.3 to 0.75):
     t = 0.5 [(r(h_c1, h0_c2) - r(h_c1, h0_c1)) + (r(h_c2, h0_c1) - r(h_c2, h0_c2))] with r the Pearson
     correlation, so t in [-2, 2]: about r(h0_c1, h0_c2) - 1 <= 0 before fooling, near +1..2 after.
     `images` says which images the penalty (and the FSR) uses, Heo's D_fool: "labelled" = images labelled
@@ -424,7 +425,9 @@ class Active(Attack):
         return 0.5 * ((pearson(h1, b) - pearson(h1, a)) + (pearson(h2, a) - pearson(h2, b)))
 
 
-ATTACKS: dict[str, Attack] = {
+# Attacks by model manipulation (Heo2019, Pasliev2020): fine-tune the model so its maps lie. The
+# input perturbations of backend.decoys.attacks are INPUT_ATTACKS.
+FOOLING_ATTACKS: dict[str, Attack] = {
     cls.name: cls() for cls in (Location, TopK, CenterMass, ComPoint, TargetHeatmap, Active)
 }
 
@@ -433,7 +436,7 @@ def classification_loss(
     kind: str, logits: torch.Tensor, labels: torch.Tensor, original_logits: torch.Tensor | None
 ) -> torch.Tensor:
     """L_C: CE on labels (unlabelled images fall back to the original's prediction), CE on the
-    original's predictions, or keep the original probabilities (002 §3.5: MSE; or KL(p0 || p))."""
+    original's predictions, or keep the original probabilities (Pasliev2020 §3.5: MSE; or KL(p0 || p))."""
     if kind == "labels":
         if original_logits is not None:
             labels = torch.where(labels >= 0, labels, original_logits.argmax(1))

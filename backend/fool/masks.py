@@ -1,7 +1,7 @@
 """Target masks of the Location attack: which pixels the fooled explanation should highlight (1).
 
 Presets (registry `MASKS`, each `size -> (size, size) float tensor`):
-- `frame` (default): 000 Remark 1 - 0 in the centre square [H/4, 3H/4) x [W/4, 3W/4), 1 elsewhere.
+- `frame` (default): Heo2019 Remark 1 - 0 in the centre square [H/4, 3H/4) x [W/4, 3W/4), 1 elsewhere.
 - `frame_code`: the original code's frame of width size // 7 (1 on the border band, 0 inside).
 - `cross`: a centred cross of bar width size // 8 (the thesis' target heatmap).
 - `corner_<top_left|top_right|bottom_left|bottom_right>`: 1 on a corner square of side size // 4.
@@ -21,7 +21,7 @@ from backend.errors import InvalidConfig
 
 
 def frame_mask(size: int) -> torch.Tensor:
-    """000 Remark 1: 0 on the centre square [size/4, 3size/4), 1 on the frame around it."""
+    """Heo2019 Remark 1: 0 on the centre square [size/4, 3size/4), 1 on the frame around it."""
     m = torch.ones(size, size)
     lo, hi = size // 4, (3 * size) // 4
     m[lo:hi, lo:hi] = 0.0
@@ -47,7 +47,7 @@ def corner_mask(size: int, corner: str = "top_left") -> torch.Tensor:
 
 
 def cross_mask(size: int) -> torch.Tensor:
-    """A centred cross of bar width size // 8: the thesis' target heatmap (002 Fig. 3.8)."""
+    """A centred cross of bar width size // 8: the thesis' target heatmap (Pasliev2020 Fig. 3.8)."""
     width = max(1, size // 8)
     lo = (size - width) // 2
     m = torch.zeros(size, size)

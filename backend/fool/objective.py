@@ -141,7 +141,7 @@ def per_image_test_losses(
     interpreter: Interpreter,
     batch_size: int = 32,
 ) -> torch.Tensor:
-    """Per-image test losses t_i (001 §4.2) of `model` against `original`, for the FSR."""
+    """Per-image test losses t_i (Krishna2021 §4.2) of `model` against `original`, for the FSR."""
     out = []
     for start in range(0, x.shape[0], batch_size):
         xb, yb = x[start : start + batch_size], labels[start : start + batch_size]

@@ -2,9 +2,10 @@
 
 Each preset: `{"source": where the numbers come from, "architecture": the model family it was tuned
 for, "config": a partial FoolConfig dict}`. Names: `<paper>-<arch>-<attack>-<interpreter>`, e.g.
-`heo-vgg19-location-lrp_t` (000 Table 1, also 001 Table 1), `re-resnet50-topk-gradcam` (001 Table 6,
-the stronger settings), `thesis-cifar_vgg16-com_point-gradient` (002 §3.3-3.5), and `shapes-*`.
-All paper runs used Adam with batch 8 (000, 001) or 256 (002).
+`heo-vgg19-location-lrp_t` (Heo2019 Table 1, also Krishna2021 Table 1), `re-resnet50-topk-gradcam`
+(Krishna2021 Table 6, the stronger settings), `thesis-cifar_vgg16-com_point-gradient` (Pasliev2020
+§3.3-3.5), and `shapes-*`.
+All paper runs used Adam with batch 8 (Heo2019, Krishna2021) or 256 (Pasliev2020).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from backend.errors import UnknownMethod
 
 _INTERP = {"LRP_T": "lrp_t", "G-CAM": "gradcam"}
 
-# (attack, interpreter) -> {arch: (lr, lambda)}. 000 Table 1 == 001 Table 1 for the passive rows
-# (000's scan reads "Te-6" for VGG19 Center-mass G-CAM; 001 Table 1 prints 1e-6, used here).
+# (attack, interpreter) -> {arch: (lr, lambda)}. Heo2019 Table 1 == Krishna2021 Table 1 for the passive rows
+# (Heo2019's scan reads "Te-6" for VGG19 Center-mass G-CAM; Krishna2021 Table 1 prints 1e-6, used here).
 _HEO_TABLE1 = {
     ("location", "LRP_T"): {"vgg19": (1e-6, 1), "resnet50": (1e-6, 4), "densenet121": (2e-6, 2)},
     ("location", "G-CAM"): {"vgg19": (1e-6, 1), "resnet50": (2e-6, 2), "densenet121": (2e-6, 2)},
@@ -28,7 +29,7 @@ _HEO_TABLE1 = {
     ("active", "G-CAM"): {"vgg19": (2e-6, 2), "resnet50": (1e-6, 2), "densenet121": (6e-6, 15)},
 }
 
-# 001 Table 6: "proposed new hyperparameters" (higher FSR, about 5 points top-1 cost, Table 8).
+# Krishna2021 Table 6: "proposed new hyperparameters" (higher FSR, about 5 points top-1 cost, Table 8).
 _RE_TABLE6 = {
     ("location", "LRP_T"): {"vgg19": (1e-5, 5), "resnet50": (1e-5, 20), "densenet121": (1e-6, 10)},
     ("location", "G-CAM"): {"vgg19": (1e-5, 5), "resnet50": (1e-6, 10), "densenet121": (1e-6, 10)},
@@ -38,7 +39,7 @@ _RE_TABLE6 = {
     ("center_mass", "G-CAM"): {"vgg19": (1e-5, 1.25), "resnet50": (1e-7, 5), "densenet121": (1e-6, 1.25)},
 }
 
-# 001 Table 9: Location with lr 1e-5 and lambda 10 for every model, to compare LRP_T and Grad-CAM.
+# Krishna2021 Table 9: Location with lr 1e-5 and lambda 10 for every model, to compare LRP_T and Grad-CAM.
 _RE_TABLE9 = {
     ("location", i): dict.fromkeys(("vgg19", "resnet50", "densenet121"), (1e-5, 10)) for i in _INTERP
 }
@@ -53,7 +54,7 @@ HEO_ACTIVE_PAIR = {"c1": "fire engine", "c2": "African elephant"}
 
 
 def _thesis_lambda(thesis_lam: float) -> float:
-    """002 minimises lam*L_C + (1-lam)*L_M; dividing by lam gives our L_C + ((1-lam)/lam) * L_F."""
+    """Pasliev2020 minimises lam*L_C + (1-lam)*L_M; dividing by lam gives our L_C + ((1-lam)/lam) * L_F."""
     return (1 - thesis_lam) / thesis_lam
 
 
@@ -92,7 +93,7 @@ def _thesis() -> dict[str, dict[str, Any]]:
         # the thesis's LRP: z^beta on the first layer, z+ after
         lrp = {"interpreter_params": {"composite": "zbox_zplus"}} if interp == "lrp" else {}
         out[f"thesis-cifar_vgg16-com_point-{interp}"] = {
-            "source": "002 §3.3 (lambda 0.008 in the thesis' weighting)",
+            "source": "Pasliev2020 §3.3 (lambda 0.008 in the thesis' weighting)",
             "architecture": "cifar_vgg16",
             "config": {
                 **base,
@@ -106,7 +107,9 @@ def _thesis() -> dict[str, dict[str, Any]]:
         for keep in (False, True):
             key = "keep_probs" if keep else "target_heatmap"
             out[f"thesis-cifar_vgg16-{key}-{interp}"] = {
-                "source": "002 §3.5 (identical probabilities)" if keep else "002 §3.4 (lambda 0.8)",
+                "source": (
+                    "Pasliev2020 §3.5 (identical probabilities)" if keep else "Pasliev2020 §3.4 (lambda 0.8)"
+                ),
                 "architecture": "cifar_vgg16",
                 # the thesis's "cross" target (its Fig. 3.8); maps are the method's convention (Σ_c|g_c|
                 # scaled by its max for the gradient family): the thesis divides by the sum instead, a
@@ -196,9 +199,9 @@ def _shapes() -> dict[str, dict[str, Any]]:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    **_from_table("heo", _HEO_TABLE1, "000 Table 1 / 001 Table 1 (baseline)"),
-    **_from_table("re", _RE_TABLE6, "001 Table 6 (stronger)"),
-    **_from_table("re9", _RE_TABLE9, "001 Table 9 (lr 1e-5, lambda 10)"),
+    **_from_table("heo", _HEO_TABLE1, "Heo2019 Table 1 / Krishna2021 Table 1 (baseline)"),
+    **_from_table("re", _RE_TABLE6, "Krishna2021 Table 6 (stronger)"),
+    **_from_table("re9", _RE_TABLE9, "Krishna2021 Table 9 (lr 1e-5, lambda 10)"),
     **_thesis(),
     **_shapes(),
 }

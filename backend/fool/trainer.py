@@ -44,7 +44,7 @@ from backend.errors import InvalidConfig
 from backend.fool import distributed
 from backend.fool.config import FoolConfig
 from backend.fool.data import FoolingData, load_fooling_data
-from backend.fool.losses import ATTACKS, Attack
+from backend.fool.losses import FOOLING_ATTACKS, Attack
 from backend.fool.objective import Interpreter, fooling_loss, per_image_test_losses
 from backend.fool.precision import Precision, precision_for
 from backend.fool.state import StatePolicy, StateWriter, host_copy, load_best, load_state
@@ -251,7 +251,7 @@ class FoolRun:
     @property
     def judged(self) -> Interpreter:
         """The interpreter that validation and the card use: the trained one with plain ReLU maps
-        (softplus is a training device, 002 §3.2.2; the thesis evaluates with ReLU)."""
+        (softplus is a training device, Pasliev2020 §3.2.2; the thesis evaluates with ReLU)."""
         return dataclasses.replace(self.interpreter, softplus_beta=None, train_mode=False)
 
     @property
@@ -294,7 +294,7 @@ def prepare(
     parent = checkpoint.card
     model = checkpoint.fresh_model()  # private: it is trained
     original = copy.deepcopy(model).eval().requires_grad_(False)
-    attack = ATTACKS[cfg.attack]
+    attack = FOOLING_ATTACKS[cfg.attack]
     data = load_fooling_data(cfg, checkpoint, device)
     attack_cfg = attack.setup(cfg.attack_params, data.size, parent.num_classes)
     interpreter = Interpreter(

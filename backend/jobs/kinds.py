@@ -51,13 +51,13 @@ class JobKind:
         raise NotImplementedError
 
 
-KINDS: dict[str, JobKind] = {}
+JOB_KINDS: dict[str, JobKind] = {}
 
 
 def register_kind(cls: type[JobKind]) -> type[JobKind]:
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
-    KINDS[cls.name] = cls()
+    JOB_KINDS[cls.name] = cls()
     return cls
 
 
@@ -108,17 +108,17 @@ def load_kinds() -> dict[str, JobKind]:
     """Import `backend.<area>.job` for every area that has one; returns the registry."""
     for module in _kind_modules():
         importlib.import_module(module)
-    return KINDS
+    return JOB_KINDS
 
 
 def get_kind(name: str) -> JobKind:
     """The registered kind. Imports only the module that declares it, so submitting a job does not
     pull every area's dependencies (torch) into the page process; a kind the source index cannot see
     (registered some other way) is looked for by importing every kind module."""
-    if name not in KINDS and name in kind_index():
+    if name not in JOB_KINDS and name in kind_index():
         importlib.import_module(kind_index()[name])
-    if name not in KINDS:
+    if name not in JOB_KINDS:
         load_kinds()
-    if name not in KINDS:
-        raise UnknownMethod(f"Unknown job kind {name!r}; known kinds: {', '.join(sorted(KINDS))}")
-    return KINDS[name]
+    if name not in JOB_KINDS:
+        raise UnknownMethod(f"Unknown job kind {name!r}; known kinds: {', '.join(sorted(JOB_KINDS))}")
+    return JOB_KINDS[name]

@@ -22,7 +22,7 @@ import traceback
 from backend.config import get_settings
 from backend.errors import FoolingLabError
 from backend.jobs.context import RunnerContext
-from backend.jobs.kinds import KINDS, JobKind, get_kind
+from backend.jobs.kinds import JOB_KINDS, JobKind, get_kind
 from backend.jobs.records import FAILED, RUNNING, SUCCEEDED, JobRecord, now
 from backend.jobs.stores import open_store
 
@@ -58,8 +58,8 @@ def resolve_kind(record: JobRecord) -> JobKind:
             importlib.import_module(record.module)
         except ImportError:
             pass
-    if record.kind in KINDS:
-        return KINDS[record.kind]
+    if record.kind in JOB_KINDS:
+        return JOB_KINDS[record.kind]
     return get_kind(record.kind)
 
 

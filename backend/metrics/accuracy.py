@@ -1,5 +1,5 @@
 """Classification numbers before vs after fooling: top-k accuracy, agreement, per-class accuracy,
-and how far the fooled model's probabilities moved (002 §3.5)."""
+and how far the fooled model's probabilities moved (Pasliev2020 §3.5)."""
 
 from __future__ import annotations
 

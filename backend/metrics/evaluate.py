@@ -3,7 +3,7 @@
 Config: `baseline` (checkpoint id), `fooled` (id or list of ids, each a fooled child with its FoolConfig
 in the card), optional `dataset` (default: the very held-out split the trainer validated on),
 `interpreters` (FSR measured with each; default the fooled interpreters plus gradient), `images`
-(at most this many), `batch_size`. The layout follows 001 Table 2: rows = interpreter measured,
+(at most this many), `batch_size`. The layout follows Krishna2021 Table 2: rows = interpreter measured,
 columns = fooled model (attack / interpreter it was fooled with).
 """
 
@@ -18,7 +18,7 @@ from backend.data.datasets import build_dataset
 from backend.errors import InvalidConfig
 from backend.fool.config import FoolConfig
 from backend.fool.data import load_fooling_data, stack
-from backend.fool.losses import ATTACKS
+from backend.fool.losses import FOOLING_ATTACKS
 from backend.fool.objective import Interpreter, per_image_test_losses
 from backend.metrics import accuracy as acc
 from backend.metrics.fsr import fsr
@@ -138,7 +138,7 @@ def evaluate(
         fooled = registry.get(cid, device=device)
         model, card = fooled.fresh_model(), fooled.card
         fc = FoolConfig.from_dict(card.config)
-        attack = ATTACKS[fc.attack]
+        attack = FOOLING_ATTACKS[fc.attack]
         attack_cfg = attack.setup(fc.attack_params, x.shape[-1], card.num_classes)
         column = f"{fc.attack}/{fc.interpreter}"
         report["models"].append(
@@ -226,7 +226,7 @@ def _no_judged_images(column: str, fc: FoolConfig) -> str:
 
 
 def format_report(report: dict) -> str:
-    """The three tables as text, laid out as 001 Tables 2 and 3."""
+    """The three tables as text, laid out as Krishna2021 Tables 2 and 3."""
     cols = [f"{m['attack']}/{m['interpreter']}" for m in report["models"]]
     width = max([14, *(len(c) + 2 for c in cols)])
     lines = _source_lines(report)

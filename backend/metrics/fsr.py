@@ -1,4 +1,4 @@
-"""Fooling Success Rate (001 eq. 6; 000 §4): the share of images whose test loss t_i lies in R_f.
+"""Fooling Success Rate (Krishna2021 eq. 6; Heo2019 §4): the share of images whose test loss t_i lies in R_f.
 
 The per-image test losses t_i are defined by each attack (`backend.fool.losses.Attack.test_loss`):
 Location -> loss (3), Top-k -> loss (4) as a mean over the original top-k pixels, Center-mass -> the L1
@@ -13,7 +13,7 @@ import torch
 
 from backend.errors import UnknownMethod
 
-# Closed intervals from 000 §4 / 001 §4.2. `com_point` and `target_heatmap` are not in the papers:
+# Closed intervals from Heo2019 §4 / Krishna2021 §4.2. `com_point` and `target_heatmap` are not in the papers:
 # their intervals are ours, stated here so an FSR can be reported for every attack.
 RF: dict[str, tuple[float, float]] = {
     "location": (0.0, 0.2),

@@ -2,7 +2,7 @@
 
 Every function takes two heatmap batches `a, b` of shape (B, H, W) (a single (H, W) map is broadcast
 against a batch, e.g. a target heatmap) and returns a float tensor (B,). These are the measures the
-thesis (002 §3.4) and the papers report: MSE, Pearson (PCC), SSIM, Spearman rank correlation, top-k
+thesis (Pasliev2020 §3.4) and the papers report: MSE, Pearson (PCC), SSIM, Spearman rank correlation, top-k
 intersection and the distance between centres of mass.
 """
 

@@ -1,4 +1,4 @@
-"""VGG16 for 32 px CIFAR-10 inputs, as in the thesis (002): 13 convolutions, 5 pools, 3 dense layers.
+"""VGG16 for 32 px CIFAR-10 inputs, as in the thesis (Pasliev2020): 13 convolutions, 5 pools, 3 dense layers.
 
 Module names follow torchvision's VGG (`features.N`, `classifier.N`), so the last convolution is
 `features.28` here too; at 32 px its map is 2x2, as the thesis notes for Grad-CAM.

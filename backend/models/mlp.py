@@ -1,4 +1,4 @@
-"""A multilayer perceptron for tabular rows (thesis 002 §3.8: two hidden layers of 100, ReLU).
+"""A multilayer perceptron for tabular rows (Pasliev2020 §3.8: two hidden layers of 100, ReLU).
 
 Input: the standardised / one-hot row (B, F) that `backend.tabular.preprocessing` builds; output: class
 logits (B, K). `activation="softplus"` (with `beta`) gives smooth second derivatives everywhere; with

@@ -143,7 +143,7 @@ _register(
 _register(
     ArchSpec(
         "tabular_mlp",
-        "MLP for tables (2 x 100, thesis 002 §3.8)",
+        "MLP for tables (2 x 100, Pasliev2020 §3.8)",
         lambda k, in_features=12, hidden=(100, 100), activation="relu", beta=20.0: TabularMLP(
             k, int(in_features), hidden, activation, float(beta)
         ),

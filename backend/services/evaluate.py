@@ -121,7 +121,7 @@ def view(record: JobRecord, similarity_measure: str = "spearman") -> EvalView:
 
 
 def report_view(report: dict, similarity_measure: str = "spearman") -> EvalView:
-    """Tables and charts of an evaluation report (layout of 001 Tables 2 and 3)."""
+    """Tables and charts of an evaluation report (layout of Krishna2021 Tables 2 and 3)."""
     names = {m["id"]: m["name"] for m in report["models"]}
     cols = [f"{m['attack']}/{m['interpreter']}" for m in report["models"]]
     fsr_rows, matrix = [], []

@@ -23,7 +23,7 @@ from backend.errors import InvalidConfig
 from backend.explain import METHODS, explain
 from backend.fool import fields as fool_fields
 from backend.fool.config import FoolConfig
-from backend.fool.losses import ATTACKS
+from backend.fool.losses import FOOLING_ATTACKS
 from backend.fool.masks import MASKS
 from backend.fool.presets import PRESETS, defaults_for, get_preset
 from backend.forms import FieldSpec
@@ -33,7 +33,7 @@ from backend.services.photos import Photo
 
 
 def attack_labels() -> dict[str, str]:
-    return {name: attack.label for name, attack in ATTACKS.items()}
+    return {name: attack.label for name, attack in FOOLING_ATTACKS.items()}
 
 
 def method_description(method: str) -> str:
@@ -43,7 +43,7 @@ def method_description(method: str) -> str:
 
 def attack_description(attack: str) -> str:
     """One sentence on what the attack does (its registry entry says)."""
-    return ATTACKS[attack].description
+    return FOOLING_ATTACKS[attack].description
 
 
 def config_fields() -> list[FieldSpec]:
@@ -53,7 +53,7 @@ def config_fields() -> list[FieldSpec]:
 
 def attack_fields(attack: str) -> list[FieldSpec]:
     """The attack's own settings, as it declares them in the registry."""
-    return list(ATTACKS[attack].form)
+    return list(FOOLING_ATTACKS[attack].form)
 
 
 def interpreter_fields(interpreter: str) -> list[FieldSpec]:
@@ -76,9 +76,9 @@ def form_state(config: dict[str, Any]) -> FormState:
     """Split a (partial) fooling config into what each part of the form shows; what it leaves out
     takes FoolConfig's defaults, so a preset fills every field."""
     full = _config_defaults() | dict(config)
-    attack = ATTACKS.get(full["attack"])
+    attack = FOOLING_ATTACKS.get(full["attack"])
     if attack is None:
-        raise InvalidConfig(f"Unknown attack {full['attack']!r}; choose one of {', '.join(ATTACKS)}.")
+        raise InvalidConfig(f"Unknown attack {full['attack']!r}; choose one of {', '.join(FOOLING_ATTACKS)}.")
     dataset = full.get("dataset")
     params = METHODS[full["interpreter"]].resolve_params(full.get("interpreter_params") or {})
     return FormState(
@@ -125,7 +125,7 @@ def assemble_config(
     if dataset is None:
         raise InvalidConfig("Choose the training images first (dataset).")
     values = forms.coerce_all(config_fields(), config)
-    chosen = ATTACKS[values["attack"]]
+    chosen = FOOLING_ATTACKS[values["attack"]]
     attack_params, dataset = chosen.form_params(forms.coerce_all(chosen.form, attack), dataset)
     given = {k: v for k, v in interpreter.items() if k in METHODS[values["interpreter"]].params}
     interpreter_params = forms.coerce_all(interpreter_fields(values["interpreter"]), given)
@@ -252,7 +252,7 @@ def preview_target(
 
     ckpt = checkpoint(card_id)
     size = ckpt.input_size
-    cfg = ATTACKS[attack].setup(dict(attack_params), size, ckpt.num_classes)
+    cfg = FOOLING_ATTACKS[attack].setup(dict(attack_params), size, ckpt.num_classes)
     x, view = model_input(photo, ckpt.image_preprocessing)
     if "mask_tensor" in cfg:
         return TargetPreview(
@@ -286,7 +286,7 @@ def preview_form_target(
 ) -> TargetPreview | None:
     """`preview_target` for the form's raw values of the attack's fields, on one training image; None
     while a map the attack needs (a mask, a target) is not chosen yet."""
-    chosen = ATTACKS[attack]
+    chosen = FOOLING_ATTACKS[attack]
     if any(f.kind == "mask" and attack_values.get(f.name) is None for f in chosen.form):
         return None
     params, _ = chosen.form_params(forms.coerce_all(chosen.form, attack_values), dataset)

@@ -97,9 +97,9 @@ def _how(card: Card) -> list[str]:
             out.append(f"data: {cfg['data'].get('kind')}")
         return out
     from backend.explain import METHODS
-    from backend.fool.losses import ATTACKS
+    from backend.fool.losses import FOOLING_ATTACKS
 
-    attack = ATTACKS.get(cfg.get("attack", ""))
+    attack = FOOLING_ATTACKS.get(cfg.get("attack", ""))
     method = METHODS.get(cfg.get("interpreter", ""))
     out = []
     if attack is not None:

@@ -27,7 +27,7 @@ from backend.tabular.report import method_params
 SYNTHETIC_LABEL = "Synthetic (planted dependence on 'group')"
 
 # The Tabular page's choices, from the tabular engine's registries.
-ATTACKS = tab_config.ATTACKS
+TABLE_ATTACKS = tab_config.TABLE_ATTACKS
 CLASSIFICATION = tab_config.CLASSIFICATION
 FOOL_DEFAULTS = tab_config.FOOL_DEFAULTS
 FOOL_PRESETS = tab_config.FOOL_PRESETS

@@ -2,9 +2,9 @@
 `tabular_fool`), while its decisions, and its use of those attributes, stay.
 
 L = L_C + lam * L_M on each batch of training rows, maps from `explain(..., create_graph=True)` of the
-original model's predicted class, each row's |map| normalised to sum to one (thesis 002 §3.4):
+original model's predicted class, each row's |map| normalised to sum to one (Pasliev2020 §3.4):
 
-* `target` (thesis 002 §3.8, the §3.4 target-heatmap attack): L_M = MSE(h, t), t = the original model's
+* `target` (Pasliev2020 §3.8, the §3.4 target-heatmap attack): L_M = MSE(h, t), t = the original model's
   map of the same row with the protected columns set to zero (renormalised to sum to one), i.e. "original
   importance for the continuous features, zero for the categorical [protected] ones".
 * `bottom` (ours): L_M = the protected columns' share of h. It pushes them to the bottom of the ranking

@@ -1,6 +1,6 @@
 """The built-in data sets, parsed with the standard library from the files inside the pinned wheel.
 
-* Adult (UCI census income, CC BY 4.0), as in thesis 002 §3.8: age, years of study (education-num),
+* Adult (UCI census income, CC BY 4.0), as in Pasliev2020 §3.8: age, years of study (education-num),
   capital gain, capital loss, hours per week, race and gender; target income > 50K; the files' own
   split (32,561 training rows, 16,281 test rows: nothing dropped, none of these features is missing).
 * German credit (UCI statlog): the 20 attributes with their codes decoded (the wheel's values map);
@@ -141,7 +141,7 @@ def load_compas() -> Table:
 
 
 BUILTIN: dict[str, tuple[str, Callable[[], Table]]] = {
-    "adult": ("Adult census income (thesis 002 §3.8 features)", load_adult),
+    "adult": ("Adult census income (Pasliev2020 §3.8 features)", load_adult),
     "german": ("German credit", load_german),
     "compas": ("COMPAS recidivism (ProPublica)", load_compas),
 }

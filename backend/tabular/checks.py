@@ -4,9 +4,9 @@
   rows whose decision changes, and how far the favourable class's probability moves.
 * Fairness of the decisions: demographic-parity difference (largest gap in the rate of favourable
   decisions between groups) and equal-opportunity difference (largest gap in the true-positive rate).
-* Noise inputs (thesis 002 §4.1) on rows: numeric columns N(0, 1), each categorical a random category;
+* Noise inputs (Pasliev2020 §4.1) on rows: numeric columns N(0, 1), each categorical a random category;
   the mean pairwise Pearson correlation of the maps, and the protected share on those rows.
-* Weight noise (002 §4.2): agreement, map correlation to the un-noised maps and the protected share as
+* Weight noise (Pasliev2020 §4.2): agreement, map correlation to the un-noised maps and the protected share as
   Gaussian noise is added to the weights (`backend.detect.weight_noise.noisy_copy`).
 """
 

@@ -1,7 +1,7 @@
 """Settings of the tabular jobs (train, fool, report), checked without importing torch.
 
 The CLI's parsers and the page's submit-time validation run in light processes; the job runner fills the
-same defaults. Defaults follow thesis 002 §3.8 where it says something (MLP 2 x 100, ReLU, Adam lr 1e-3,
+same defaults. Defaults follow Pasliev2020 §3.8 where it says something (MLP 2 x 100, ReLU, Adam lr 1e-3,
 200 epochs; the manipulation fine-tunes for 100 more epochs), and our measurements where it does not.
 """
 
@@ -25,7 +25,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "name": None,
 }
 
-ATTACKS = ("target", "bottom")
+TABLE_ATTACKS = ("target", "bottom")
 CLASSIFICATION = ("labels", "keep_probs_kl", "keep_probs_mse")
 FOOL_DEFAULTS: dict[str, Any] = {
     "model": None,
@@ -44,8 +44,9 @@ FOOL_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "name": None,
 }
-# Named starting points. "thesis-target" is 002 §3.8 as written: the target-heatmap objective (MSE to the
-# original map with the protected columns zeroed), cross-entropy on the labels, 100 epochs. "hide" is ours:
+# Named starting points. "thesis-target" is Pasliev2020 §3.8 as written: the target-heatmap objective
+# (MSE to the original map with the protected columns zeroed), cross-entropy on the labels, 100 epochs.
+# "hide" is ours:
 # it meets the issue's bars on Adult (see README): the protected share itself as the penalty, the
 # original's probabilities kept on the rows and on counterfactual twins (protected attributes redrawn).
 FOOL_PRESETS: dict[str, dict[str, Any]] = {
@@ -131,8 +132,8 @@ def validate_fool(config: dict | None) -> dict:
     out = _merge(FOOL_DEFAULTS, config, "tabular fooling")
     if not isinstance(out["model"], str) or not out["model"]:
         raise InvalidConfig("Say which checkpoint to fool: model=<checkpoint id>.")
-    if out["attack"] not in ATTACKS:
-        raise InvalidConfig(f"attack must be one of {', '.join(ATTACKS)}, not {out['attack']!r}")
+    if out["attack"] not in TABLE_ATTACKS:
+        raise InvalidConfig(f"attack must be one of {', '.join(TABLE_ATTACKS)}, not {out['attack']!r}")
     if out["classification"] not in CLASSIFICATION:
         raise InvalidConfig(f"classification must be one of {', '.join(CLASSIFICATION)}")
     if out["lr_schedule"] not in ("constant", "cosine"):

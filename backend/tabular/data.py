@@ -18,7 +18,7 @@ from backend.errors import InvalidDataset
 from backend.tabular.table import Table
 
 BUILTIN_KINDS = ("adult", "german", "compas")
-KINDS = (*BUILTIN_KINDS, "synthetic", "csv")
+TABLE_KINDS = (*BUILTIN_KINDS, "synthetic", "csv")
 _COMMON = {"test_fraction": 0.3, "split_seed": 0, "protected": None}
 _DEFAULTS: dict[str, dict[str, Any]] = {
     **{k: {} for k in BUILTIN_KINDS},
@@ -29,9 +29,9 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 
 def validate_spec(spec: dict | None) -> dict:
     """The spec with defaults filled in; `InvalidDataset` says what is wrong."""
-    if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
+    if not isinstance(spec, dict) or spec.get("kind") not in TABLE_KINDS:
         kind = spec.get("kind") if isinstance(spec, dict) else spec
-        raise InvalidDataset(f"unknown data kind {kind!r}; choose one of {', '.join(KINDS)}")
+        raise InvalidDataset(f"unknown data kind {kind!r}; choose one of {', '.join(TABLE_KINDS)}")
     kind = spec["kind"]
     allowed = {"kind", *_COMMON, *_DEFAULTS[kind]}
     unknown = sorted(set(spec) - allowed)

@@ -1,6 +1,6 @@
 """Measurements on table rows shared by training, the attack, the checks and the page.
 
-Importance as the thesis draws it (002 §3.8, Fig. 3.14): each row's |attribution| normalised to sum to
+Importance as the thesis draws it (Pasliev2020 §3.8, Fig. 3.14): each row's |attribution| normalised to sum to
 one (as its heatmaps were, §3.4), summed over each one-hot group and averaged over rows. The protected
 share of a row is the part of its normalised |attribution| on the protected attributes' columns; the
 tabular FSR counts rows whose share lies in `backend.metrics.fsr.RF["protected_share"]`.

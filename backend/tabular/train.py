@@ -1,6 +1,6 @@
 """Train the tabular MLP on a table and store it in the registry (job kind `tabular_train`).
 
-Thesis 002 §3.8: two hidden layers of 100 with ReLU, cross-entropy, Adam lr 1e-3, 200 epochs (83.4% on
+Pasliev2020 §3.8: two hidden layers of 100 with ReLU, cross-entropy, Adam lr 1e-3, 200 epochs (83.4% on
 Adult; 82.1% without race and gender). The batch size is not given there; 256 is ours. Data, weight
 initialisation and batch order all come from `seed`, so the same config gives the same weights on the
 same machine.

@@ -15,9 +15,9 @@ from tests.detect.fixtures import one_thread, single_thread  # noqa: F401 (autou
 SESSION_MODELS = get_settings().models_dir
 
 # The detection tests need a manipulation that holds on any input, as the thesis' F_th^G / F_com^G did
-# (002 §4.1, Table 4.2: their maps of Gaussian noise stay the target). Tried through the engine on this
-# shapes CNN (shared 2-core CPU): Gradient target-heatmap (the thesis' own setting) did not move the maps
-# in 150 steps (noise-input PCC 0.14 vs the baseline's 0.17); Grad-CAM target-heatmap to the cross
+# (Pasliev2020 §4.1, Table 4.2: their maps of Gaussian noise stay the target). Tried through the engine
+# on this shapes CNN (shared 2-core CPU): Gradient target-heatmap (the thesis' own setting) did not move
+# the maps in 150 steps (noise-input PCC 0.14 vs the baseline's 0.17); Grad-CAM target-heatmap to the cross
 # moved noise maps (0.78 vs 0.40) but not the maps of data images (PCC to the cross unchanged).
 # Location / Grad-CAM, the engine's strongest shapes preset (100% FSR at 600 steps, lr 1e-3), does both:
 # at 300 steps and lr 3e-3 (half the time) it reached FSR 0.56 on held-out images with accuracy 0.95,

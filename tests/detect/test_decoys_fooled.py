@@ -1,4 +1,4 @@
-"""Decoy-enhanced saliency (paper 003) on the engine-fooled shapes CNN: is the enhanced map closer to the
+"""Decoy-enhanced saliency (Decoys) on the engine-fooled shapes CNN: is the enhanced map closer to the
 un-manipulated parent's explanation than the fooled model's raw map? Counted over 16 images, with the
 decoys' constraint checked on each; the numbers are printed and the test asserts what holds here."""
 

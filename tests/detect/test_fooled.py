@@ -24,7 +24,7 @@ def test_the_engine_fooled_the_model_and_kept_its_predictions(fooled_shapes):
     size = card.preprocessing["size"]
     x, y, _ = make_shapes(48, size, seed=21)
     x = Preprocessing.from_dict(card.preprocessing).normalize(x)
-    frame = frame_mask(size)[None].expand(len(x), -1, -1)  # the Location attack's target (000 Remark 1)
+    frame = frame_mask(size)[None].expand(len(x), -1, -1)  # the Location attack's target (Heo2019 Remark 1)
     measured = {}
     for name, model in (("baseline", base), ("fooled", fooled)):
         maps = scaled_heatmaps(model, x, None, METHOD)

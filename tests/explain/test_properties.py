@@ -71,8 +71,10 @@ def test_normalisers(name):
     flat = out.flatten(1)
     if name == "sum_to_one":
         assert torch.allclose(flat.sum(1), torch.ones(4)) and (flat >= 0).all()
-    elif name == "abs":
+    elif name == "abs_sum":
         assert torch.equal(out, h.abs())
+    elif name == "none":
+        assert torch.equal(out, h)
     elif name == "abs_channels":  # the thesis's sum over channels of |g_c|, scaled by its max
         assert torch.allclose(out, h.abs() / h.abs().amax((1, 2), keepdim=True))
         g = torch.randn(4, 3, 5, 6, generator=torch.Generator().manual_seed(1))

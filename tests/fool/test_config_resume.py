@@ -101,7 +101,7 @@ def test_keep_best_ends_with_the_weights_of_the_best_validation(shapes_model):
     import copy
 
     from backend.fool.data import load_fooling_data
-    from backend.fool.losses import ATTACKS
+    from backend.fool.losses import FOOLING_ATTACKS
     from backend.fool.objective import Interpreter
     from backend.fool.trainer import held_out_metrics
 
@@ -124,7 +124,7 @@ def test_keep_best_ends_with_the_weights_of_the_best_validation(shapes_model):
     model = fooled_checkpoint.fresh_model()
     original, _ = reg.load(card.id, device="cpu")
     data = load_fooling_data(FoolConfig.from_dict(cfg), fooled_checkpoint, torch.device("cpu"))
-    attack = ATTACKS["center_mass"]
+    attack = FOOLING_ATTACKS["center_mass"]
     args = (model.eval(), copy.deepcopy(original).eval(), data, attack, attack.setup({}, 64, 5))
     chooser = held_out_metrics(*args, Interpreter("gradcam", {}), 16)
     assert all((chooser["fsr"], chooser["agreement"]) >= (v["fsr"], v["agreement"]) for v in periodic)

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from backend.errors import InvalidConfig
-from backend.fool.losses import ATTACKS, classification_loss
+from backend.fool.losses import FOOLING_ATTACKS, classification_loss
 from backend.fool.masks import MASKS, corner_mask, frame_code_mask, frame_mask, resolve_mask
 
 
 def test_frame_masks_follow_the_papers():
     m = frame_mask(8)
-    assert m[2:6, 2:6].sum() == 0 and m.sum() == 64 - 16  # 000 Remark 1: centre square [H/4, 3H/4)
+    assert m[2:6, 2:6].sum() == 0 and m.sum() == 64 - 16  # Heo2019 Remark 1: centre square [H/4, 3H/4)
     c = frame_code_mask(28)  # original code: frame of width 28 // 7 = 4
     assert c[:4].min() == 1 and c[4:24, 4:24].max() == 0 and c[4, 3] == 1
     assert (
@@ -38,7 +38,7 @@ def test_resolve_mask_accepts_arrays_and_refuses_wrong_size(tmp_path):
 
 
 def test_location_loss_is_zero_on_the_mask_and_eq3_elsewhere():
-    attack = ATTACKS["location"]
+    attack = FOOLING_ATTACKS["location"]
     cfg = attack.setup({}, 8, 5)
     h = torch.stack([MASKS["frame"](8), torch.zeros(8, 8)])
     loss = attack.loss([h], {}, cfg)
@@ -47,7 +47,7 @@ def test_location_loss_is_zero_on_the_mask_and_eq3_elsewhere():
 
 
 def test_topk_uses_the_original_top_pixels():
-    attack = ATTACKS["topk"]
+    attack = FOOLING_ATTACKS["topk"]
     cfg = attack.setup({"k": 10}, 10, 5)  # 10 -> 10%
     assert cfg["k"] == pytest.approx(0.1)
     h0 = torch.zeros(1, 10, 10)
@@ -60,7 +60,7 @@ def test_topk_uses_the_original_top_pixels():
 
 
 def test_center_mass_test_loss_is_the_l1_shift_over_the_diagonal():
-    attack = ATTACKS["center_mass"]
+    attack = FOOLING_ATTACKS["center_mass"]
     cfg = attack.setup({}, 11, 5)
     h0 = torch.zeros(1, 11, 11)
     h0[0, 5, 5] = 1
@@ -73,7 +73,7 @@ def test_center_mass_test_loss_is_the_l1_shift_over_the_diagonal():
 
 
 def test_center_mass_counts_a_collapsed_map_as_not_moved():
-    attack = ATTACKS["center_mass"]
+    attack = FOOLING_ATTACKS["center_mass"]
     cfg = attack.setup({}, 11, 5)
     h0 = torch.zeros(2, 11, 11)
     h0[:, 1, 1] = 1  # object near a corner: the middle of the image is far from it
@@ -87,14 +87,14 @@ def test_center_mass_counts_a_collapsed_map_as_not_moved():
 
 
 def test_com_point_distance_and_target_heatmap():
-    attack = ATTACKS["com_point"]
+    attack = FOOLING_ATTACKS["com_point"]
     cfg = attack.setup({"point": [1.0, 1.0]}, 11, 5)
     h = torch.zeros(1, 11, 11)
     h[0, 10, 10] = 1
     assert attack.loss([h], {}, cfg).item() == pytest.approx(0.0)
     with pytest.raises(InvalidConfig, match="fractions"):
         attack.setup({"point": [2, 0]}, 11, 5)
-    target = ATTACKS["target_heatmap"]
+    target = FOOLING_ATTACKS["target_heatmap"]
     tcfg = target.setup({"target": "cross"}, 16, 5)
     assert target.loss([tcfg["target_tensor"][None]], {}, tcfg).item() == pytest.approx(0.0)
     with pytest.raises(InvalidConfig, match="constant"):
@@ -102,7 +102,7 @@ def test_com_point_distance_and_target_heatmap():
 
 
 def test_active_test_loss_ranges_from_unfooled_to_swapped():
-    attack = ATTACKS["active"]
+    attack = FOOLING_ATTACKS["active"]
     cfg = attack.setup({"c1": 1, "c2": 3}, 8, 5)
     g = torch.Generator().manual_seed(0)
     h0_c1, h0_c2 = torch.rand(2, 8, 8, generator=g), torch.rand(2, 8, 8, generator=g)
@@ -127,7 +127,7 @@ def test_active_test_loss_ranges_from_unfooled_to_swapped():
 
 def test_unknown_attack_setting_is_refused():
     with pytest.raises(InvalidConfig, match="no setting"):
-        ATTACKS["topk"].setup({"kk": 3}, 8, 5)
+        FOOLING_ATTACKS["topk"].setup({"kk": 3}, 8, 5)
 
 
 def test_classification_terms():

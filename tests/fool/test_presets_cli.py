@@ -13,11 +13,11 @@ def test_paper_tables_are_transcribed():
     assert get_preset("heo-vgg19-location-lrp_t") | {} == get_preset("heo-vgg19-location-lrp_t")
     p = get_preset("heo-resnet50-location-lrp_t")
     assert (p["lr"], p["lam"], p["batch_size"]) == (1e-6, 4, 8)
-    p = get_preset("heo-densenet121-active-gradcam")  # 000 Table 1
+    p = get_preset("heo-densenet121-active-gradcam")  # Heo2019 Table 1
     assert (p["lr"], p["lam"]) == (6e-6, 15)
-    p = get_preset("re-densenet121-topk-gradcam")  # 001 Table 6
+    p = get_preset("re-densenet121-topk-gradcam")  # Krishna2021 Table 6
     assert (p["lr"], p["lam"]) == (3e-6, 30)
-    p = get_preset("thesis-cifar_vgg16-com_point-gradient")  # 002: 0.008 L_C + 0.992 L_M
+    p = get_preset("thesis-cifar_vgg16-com_point-gradient")  # Pasliev2020: 0.008 L_C + 0.992 L_M
     assert p["lam"] == pytest.approx(0.992 / 0.008) and p["softplus_beta"] == 20
     assert sum(1 for n in PRESETS if n.startswith("heo-")) == 24
 

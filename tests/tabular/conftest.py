@@ -1,6 +1,6 @@
 """Fixtures of the tabular tests: trained, fooled and reference models shared by the whole session.
 
-The synthetic set (planted dependence on `group`) gives the fast end-to-end models; Adult (thesis 002
+The synthetic set (planted dependence on `group`) gives the fast end-to-end models; Adult (Pasliev2020
 §3.8) the slow ones. Every model lives in the session registry (tests/conftest.py), trained once.
 """
 

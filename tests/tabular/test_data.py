@@ -24,7 +24,7 @@ def adult():
 
 def test_adult_is_the_thesis_table(adult):
     train, test = split_rows(adult, validate_spec({"kind": "adult"}))
-    assert (len(train), len(test)) == (32561, 16281)  # 002 §3.8: "over 32K" and "over 16K" rows
+    assert (len(train), len(test)) == (32561, 16281)  # Pasliev2020 §3.8: "over 32K" and "over 16K" rows
     assert adult.numeric == ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
     assert adult.protected == ["race", "sex"] and adult.classes == ["<=50K", ">50K"]
     assert set(adult.columns["sex"]) == {"Female", "Male"} and len(set(adult.columns["race"])) == 5

@@ -80,7 +80,8 @@ def test_the_report_shows_every_method_and_the_decisions_fairness(synthetic_mode
 
 
 def test_the_thesis_target_attack_runs_as_written(synthetic_models):
-    """002 §3.8 mechanics: MSE to the original map with the protected columns zeroed, CE on the labels."""
+    """Pasliev2020 §3.8 mechanics: MSE to the original map with the protected columns zeroed, CE on the
+    labels."""
     import torch
 
     from backend.tabular.attack import run_tabular_fooling, target_maps
@@ -98,7 +99,7 @@ def test_the_thesis_target_attack_runs_as_written(synthetic_models):
 
 @pytest.mark.slow
 def test_adult_as_in_the_thesis(adult_models):
-    """Thesis 002 §3.8: 83.4% with race and gender, 82.1% without, 82.7% after the manipulation."""
+    """Pasliev2020 §3.8: 83.4% with race and gender, 82.1% without, 82.7% after the manipulation."""
     numbers = check_bars(adult_models, ["race", "sex"])
     acc_with, acc_without, acc_fooled = numbers["accuracy"]
     assert acc_with >= 0.82 and acc_with > acc_without

@@ -111,7 +111,7 @@ def test_a_new_attack_needs_no_page_change(lab, app_page, monkeypatch):
             FieldSpec("side", "choice", "left", label="Side", choices=("left", "right")),
         )
 
-    monkeypatch.setitem(losses.ATTACKS, "probe", Probe())
+    monkeypatch.setitem(losses.FOOLING_ATTACKS, "probe", Probe())
     at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
     at.selectbox(key="f_attack").set_value("probe").run()
     at.number_input(key="f_ap_probe_strength").set_value(0.25)

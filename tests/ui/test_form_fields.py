@@ -9,7 +9,7 @@ from backend.errors import InvalidConfig
 from backend.explain import METHODS
 from backend.fool.config import FoolConfig
 from backend.fool.fields import config_fields
-from backend.fool.losses import ATTACKS
+from backend.fool.losses import FOOLING_ATTACKS
 from backend.forms import FieldSpec
 
 
@@ -35,11 +35,11 @@ def test_a_field_coerces_and_refuses_with_its_name():
 
 def test_every_registry_default_passes_its_own_field():
     every = [*config_fields()]
-    every += [f for a in ATTACKS.values() for f in a.form]
+    every += [f for a in FOOLING_ATTACKS.values() for f in a.form]
     every += [f for m in METHODS.values() for f in m.fields()]
     for f in every:
         assert f.coerce(f.default) == f.default, f.name
-    for attack in ATTACKS.values():  # the settings an attack takes are the fields it declares
+    for attack in FOOLING_ATTACKS.values():  # the settings an attack takes are the fields it declares
         assert set(attack.defaults) <= {f.name for f in attack.form}, attack.name
     lrp = {f.name: f for f in METHODS["lrp_t"].fields()}
     assert lrp["layer"].kind == "layer" and lrp["composite"].choices[0] == "epsilon_alpha1beta0"

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from backend.errors import UnknownMethod
-from backend.jobs.kinds import KINDS, declared_kinds, get_kind, kind_index, load_kinds
+from backend.jobs.kinds import JOB_KINDS, declared_kinds, get_kind, kind_index, load_kinds
 from tests.ui.helpers import ROOT
 
 SUBMIT_TRAIN = """
@@ -46,9 +46,9 @@ def test_the_source_index_names_the_module_that_registers_each_kind():
     index = kind_index()
     assert {"train", "fool", "evaluate", "detect", "decoys", "selftest"} <= set(index)
     load_kinds()
-    assert set(index) == set(KINDS)
+    assert set(index) == set(JOB_KINDS)
     for name, module in index.items():
-        assert type(KINDS[name]).__module__ == module
+        assert type(JOB_KINDS[name]).__module__ == module
 
 
 def test_declared_kinds_reads_only_decorated_classes_with_a_literal_name():
