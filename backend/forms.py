@@ -238,8 +238,9 @@ def fields_of_dataclass(
             default = None
         spec = {k: v for k, v in f.metadata.items() if k in known}
         spec.update(overrides.get(f.name, {}))
-        if "choices" in spec:
-            spec["choices"] = tuple(spec["choices"])
+        if "choices" in spec:  # a callable is a registry's names (backend.limits), read now
+            choices = spec["choices"]
+            spec["choices"] = tuple(choices() if callable(choices) else choices)
         spec.setdefault("kind", "choice" if spec.get("choices") else _kind_of(default))
         out.append(FieldSpec(name=f.name, default=default, **spec))
     return out

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from backend.errors import CheckpointNotFound, InvalidConfig, InvalidDataset
+from backend.limits import check_limits, setting
 
 CLASSIFICATION_TERMS = ("labels", "original_predictions", "keep_probs_mse", "keep_probs_kl")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -23,53 +24,127 @@ RUNTIME_SETTINGS = frozenset(
 )
 
 
+def _attacks() -> tuple[str, ...]:
+    from backend.fool.losses import FOOLING_ATTACKS  # the registry (torch): read when a config is checked
+
+    return tuple(FOOLING_ATTACKS)
+
+
+def _methods() -> tuple[str, ...]:
+    from backend.explain import METHODS
+
+    return tuple(METHODS)
+
+
+def _normalizers() -> tuple[str, ...]:
+    from backend.explain.normalize import NORMALIZERS
+
+    return tuple(NORMALIZERS)
+
+
 @dataclass
 class FoolConfig:
-    model: str  # checkpoint id in the registry (the parent of the fooled model)
-    dataset: dict[str, Any]  # a backend.data.datasets spec; images the attack trains on
-    attack: str = "location"
-    attack_params: dict[str, Any] = field(default_factory=dict)
-    interpreter: str = "gradcam"
-    interpreter_params: dict[str, Any] = field(default_factory=dict)
-    layer: str | None = None  # target layer of layer-based methods; None = the model's default
-    normalization: str | None = None  # None = the paper's normalisation for the interpreter
-    lam: float = 1.0  # lambda, weight of the fooling term
-    classification: str = "labels"
-    val_dataset: dict[str, Any] | None = None  # held-out images; None = a split of `dataset`
-    val_fraction: float = 0.2
-    val_every: int = 0  # validate every N steps (0 = only at the end)
-    val_size: int = 64  # images used by periodic validation
-    # end with the weights of the best periodic validation (highest FSR, then agreement) instead of the
-    # last step's: some attacks peak and fall back (centre-mass on full LRP). Needs val_every; the
-    # validation images then also chose the weights, so judge the result on other images.
-    keep_best: bool = False
-    optimizer: str = "adam"
-    lr: float = 1e-6
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    batch_size: int = 8
-    steps: int | None = None  # optimisation steps; None = `epochs` passes over the training images
-    epochs: int = 1
-    grad_clip: float | None = None  # max gradient norm
-    lr_schedule: str = "constant"  # or "cosine": decay to 0 over the run (lets accuracy settle)
-    freeze_classifier: bool = False  # keep the last Linear layer(s) fixed (Pasliev2020 §3.7)
-    train_first_n: int | None = None  # train only the first N parameterised layers
-    freeze_batchnorm: bool = True  # BatchNorm uses its running statistics (eval mode), as the original code
-    softplus_beta: float | None = None  # softplus(beta) instead of ReLU while training (Pasliev2020: 20)
-    # fp16 autocast + GradScaler on CUDA, bf16 autocast on the CPU (refused for interpreters whose maps
-    # bf16 breaks: see backend.fool.precision)
-    mixed_precision: bool = False
-    seed: int = 0
-    # resumable state (when a state_dir is given) is written every `state_every_s` seconds, at the end,
-    # and, if set, every `checkpoint_every` steps; a background thread writes it, the loop only copies
-    state_every_s: float = 600.0
-    checkpoint_every: int | None = None
-    name: str | None = None  # name of the fooled checkpoint
-    device: str | None = None  # None = settings.device
-    # data-parallel processes (torch.distributed): `batch_size` is the global batch, each of the
-    # `devices` processes takes batch_size / devices of it; on CUDA one GPU each, on the CPU gloo
-    devices: int = 1
-    num_workers: int | None = None  # image-decoding worker processes; None = from the CPU count
+    """One fooling run. Each setting declares its limits and help (`backend.limits.setting`): `validate`
+    checks them in one loop and the Fool form builds its inputs from them (`limits_of(FoolConfig)`)."""
+
+    model: str = setting(help="checkpoint id in the registry (the parent of the fooled model)")
+    dataset: dict[str, Any] = setting(help="a backend.data.datasets spec: the images the attack trains on")
+    attack: str = setting("location", choices=_attacks, help="how the explanation is manipulated")
+    attack_params: dict[str, Any] = setting(default_factory=dict, help="the attack's own settings")
+    interpreter: str = setting(
+        "gradcam",
+        choices=_methods,
+        label="explanation method",
+        help="the explanation method the loss is written with (a differentiable one)",
+    )
+    interpreter_params: dict[str, Any] = setting(default_factory=dict, help="the method's parameters")
+    layer: str | None = setting(None, help="target layer of layer-based methods; empty = the model's default")
+    normalization: str | None = setting(
+        None,
+        choices=_normalizers,
+        label="normalisation",
+        help="map normalisation before the loss; empty = the paper's for the interpreter",
+    )
+    lam: float = setting(1.0, min=0, label="lambda", help="weight of the fooling term: L = L_C + lambda L_F")
+    classification: str = setting(
+        "labels", choices=CLASSIFICATION_TERMS, help="what keeps the predictions (L_C)"
+    )
+    val_dataset: dict[str, Any] | None = setting(None, help="held-out images; empty = a split of dataset")
+    val_fraction: float = setting(
+        0.2,
+        min=0,
+        max=1,
+        min_exclusive=True,
+        max_exclusive=True,
+        help="share of dataset held out when val_dataset is empty",
+    )
+    val_every: int = setting(0, min=0, integer=True, help="validate every N steps (0 = only at the end)")
+    val_size: int = setting(64, min=1, integer=True, help="held-out images used by each validation")
+    keep_best: bool = setting(
+        False,
+        help="end with the weights of the best periodic validation (highest FSR, then agreement) instead "
+        "of the last step's: some attacks peak and fall back (centre-mass on full LRP). Needs val_every; "
+        "the validation images then also chose the weights, so judge the result on other images.",
+    )
+    optimizer: str = setting("adam", choices=OPTIMIZERS)
+    lr: float = setting(1e-6, min=0, min_exclusive=True, label="lr (the learning rate)")
+    weight_decay: float = setting(0.0, min=0, help="L2 weight decay of the optimiser")
+    momentum: float = setting(0.9, min=0, max=1, help="SGD momentum (the other optimisers ignore it)")
+    batch_size: int = setting(8, min=1, integer=True)
+    steps: int | None = setting(
+        None, min=1, integer=True, help="optimisation steps; empty = epochs passes over the training images"
+    )
+    epochs: int = setting(1, min=1, integer=True)
+    grad_clip: float | None = setting(
+        None, min=0, min_exclusive=True, help="max gradient norm; empty = no clipping"
+    )
+    lr_schedule: str = setting(
+        "constant", choices=LR_SCHEDULES, help="cosine: decay to 0 over the run (lets accuracy settle)"
+    )
+    freeze_classifier: bool = setting(False, help="keep the last Linear layer(s) fixed (Pasliev2020 §3.7)")
+    train_first_n: int | None = setting(
+        None, min=1, integer=True, help="train only the first N parameterised layers; empty = all"
+    )
+    freeze_batchnorm: bool = setting(
+        True, help="BatchNorm uses its running statistics (eval mode), as the original code"
+    )
+    softplus_beta: float | None = setting(
+        None,
+        min=0,
+        min_exclusive=True,
+        help="softplus(beta) instead of ReLU while training (Pasliev2020 uses 20)",
+    )
+    mixed_precision: bool = setting(
+        False,
+        help="fp16 autocast + GradScaler on CUDA, bf16 autocast on the CPU (refused for interpreters "
+        "whose maps bf16 breaks: see backend.fool.precision)",
+    )
+    seed: int = setting(0, min=0, integer=True)
+    state_every_s: float = setting(
+        600.0,
+        min=0,
+        min_exclusive=True,
+        help="write resumable state (when a state_dir is given) every this many seconds, at the end, "
+        "and, if set, every checkpoint_every steps; a background thread writes it",
+    )
+    checkpoint_every: int | None = setting(
+        None, min=1, integer=True, help="also write resumable state every N steps; empty = by time only"
+    )
+    name: str | None = setting(None, help="name of the fooled checkpoint")
+    device: str | None = setting(None, help="empty = settings.device")
+    devices: int = setting(
+        1,
+        min=1,
+        integer=True,
+        help="data-parallel processes (torch.distributed): batch_size is the global batch, each process "
+        "takes batch_size / devices of it; on CUDA one GPU each, on the CPU gloo",
+    )
+    num_workers: int | None = setting(
+        None,
+        min=0,
+        integer=True,
+        help="image-decoding worker processes (0 = in the training process); empty = from the CPU count",
+    )
 
     @property
     def device_batch(self) -> int:
@@ -116,18 +191,12 @@ class FoolConfig:
         return max(1, self.epochs * -(-n_train // self.batch_size))
 
     def validate(self, registry=None) -> FoolConfig:
-        """Check every setting; with a registry also that the model exists. Returns self."""
+        """Check every setting against its declared limits, then what involves several settings; with a
+        registry also that the model exists and the attack fits it. Returns self."""
         from backend.explain import METHODS
         from backend.fool.losses import FOOLING_ATTACKS
 
-        if self.attack not in FOOLING_ATTACKS:
-            raise InvalidConfig(
-                f"Unknown attack {self.attack!r}; choose one of {', '.join(FOOLING_ATTACKS)}."
-            )
-        if self.interpreter not in METHODS:
-            raise InvalidConfig(
-                f"Unknown explanation method {self.interpreter!r}; choose one of {', '.join(METHODS)}."
-            )
+        check_limits(self)
         if not METHODS[self.interpreter].differentiable:
             usable = [n for n, m in METHODS.items() if m.differentiable]
             raise InvalidConfig(
@@ -140,70 +209,22 @@ class FoolConfig:
                 f"{self.interpreter!r} has no parameter(s) {sorted(unknown_params)}; "
                 f"its parameters: {', '.join(METHODS[self.interpreter].params) or 'none'}."
             )
-        if self.normalization is not None:
-            from backend.explain.normalize import NORMALIZERS
-
-            if self.normalization not in NORMALIZERS:
-                raise InvalidConfig(
-                    f"Unknown normalisation {self.normalization!r}; "
-                    f"choose one of {', '.join(NORMALIZERS)}."
-                )
-        _check(
-            isinstance(self.lam, (int, float)) and self.lam >= 0, f"lambda must be >= 0, not {self.lam!r}."
-        )
-        _check(
-            self.classification in CLASSIFICATION_TERMS,
-            f"classification must be one of {CLASSIFICATION_TERMS}.",
-        )
-        _check(
-            self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}."
-        )
-        _check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}.")
-        _check(self.lr > 0, f"The learning rate must be > 0, not {self.lr}.")
-        _check(int(self.batch_size) >= 1, f"batch_size must be >= 1, not {self.batch_size}.")
-        _check(
-            self.steps is None or int(self.steps) >= 1, f"steps must be >= 1 (or empty), not {self.steps}."
-        )
-        _check(int(self.epochs) >= 1, f"epochs must be >= 1, not {self.epochs}.")
-        _check(0 < self.val_fraction < 1, f"val_fraction must lie in (0, 1), not {self.val_fraction}.")
-        _check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0 (or empty for none).")
-        _check(
-            self.softplus_beta is None or self.softplus_beta > 0,
-            "softplus_beta must be > 0 (Pasliev2020 uses 20).",
-        )
-        _check(
-            self.train_first_n is None or self.train_first_n >= 1, "train_first_n must be >= 1 (or empty)."
-        )
-        _check(
-            self.checkpoint_every is None or int(self.checkpoint_every) >= 1,
-            "checkpoint_every must be >= 1 (or empty: write state by time only).",
-        )
-        _check(self.state_every_s > 0, f"state_every_s must be > 0 seconds, not {self.state_every_s}.")
-        _check(
-            self.num_workers is None or int(self.num_workers) >= 0,
-            "num_workers must be >= 0 (0 = decode in the training process; empty = from the CPU count).",
-        )
         if self.mixed_precision and self.device:  # else the worker's device decides, when it runs
             from backend.fool.precision import precision_for
 
             precision_for(self.device, True, self.interpreter)
-        _check(
-            isinstance(self.devices, int) and not isinstance(self.devices, bool) and self.devices >= 1,
-            f"devices must be a whole number >= 1, not {self.devices!r}.",
-        )
-        _check(
-            int(self.batch_size) % int(self.devices) == 0,
-            f"batch_size {self.batch_size} does not split evenly over {self.devices} devices; make the "
-            f"global batch a multiple of {self.devices} (e.g. {self.devices * max(1, self.device_batch)}).",
-        )
-        _check(
-            not self.keep_best or self.val_every >= 1,
-            "keep_best picks among periodic validations: set val_every (validate every N steps) too.",
-        )
-        _check(
-            isinstance(self.dataset, dict),
-            "dataset must be a dataset spec such as {'kind': 'shapes', 'n': 256}.",
-        )
+        if int(self.batch_size) % int(self.devices) != 0:
+            example = self.devices * max(1, self.device_batch)
+            raise InvalidConfig(
+                f"batch_size {self.batch_size} does not split evenly over {self.devices} devices; make the "
+                f"global batch a multiple of {self.devices} (e.g. {example})."
+            )
+        if self.keep_best and self.val_every < 1:
+            raise InvalidConfig(
+                "keep_best picks among periodic validations: set val_every (validate every N steps) too."
+            )
+        if not isinstance(self.dataset, dict):
+            raise InvalidConfig("dataset must be a dataset spec such as {'kind': 'shapes', 'n': 256}.")
         from backend.data.datasets import validate_spec
 
         for spec in (self.dataset, self.val_dataset):
@@ -259,7 +280,3 @@ _UNLABELLED = (
     "(keep the original model's predictions), or images in class folders named after the model's classes."
 )
 
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise InvalidConfig(message)
