@@ -51,13 +51,17 @@ def report(
         progress(Progress(done, total, message, dict(metrics or {})))
 
 
-def within(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
-    """A sub-task's reports placed in [start, end] of the parent's work (fractions of it); metrics and
-    messages pass through. None stays None, so a caller that wants no reports pays nothing."""
+def within(
+    progress: ProgressFn | None, start: float, end: float, prefix: str = ""
+) -> ProgressFn | None:
+    """A sub-task's reports placed in [start, end] of the parent's work (fractions of it), its messages
+    after `prefix`; metrics pass through. None stays None, so a caller that wants no reports pays
+    nothing."""
     if progress is None:
         return None
 
     def scaled(p: Progress) -> None:
-        progress(Progress(start + (end - start) * p.fraction, 1.0, p.message, p.metrics))
+        message = prefix + p.message if p.message else prefix or None
+        progress(Progress(start + (end - start) * p.fraction, 1.0, message, p.metrics))
 
     return scaled

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from backend.cli.progress import print_progress
 from backend.errors import InvalidConfig
+from backend.progress import Progress
 
 
 def register(subparsers) -> None:
@@ -59,20 +62,17 @@ def train(args: argparse.Namespace) -> int:
     config = resolve_config(_config(args))
     config.setdefault("model", None) or config.update(model=_newest_checkpoint("shapes_cnn"))
 
-    def report(info: dict[str, Any]) -> None:
-        if "loss" in info and (info["step"] % 10 == 0 or info["step"] == info["total"]):
-            terms = "  ".join(
-                f"{k} {v:.4f}"
-                for k, v in info.items()
-                if k not in ("step", "total", "eta_s") and isinstance(v, float)
-            )
-            print(
-                f"step {info['step']:>5}/{info['total']}  {terms}  ETA {info['eta_s']:.0f}s", file=sys.stderr
-            )
-        if "val" in info:
-            print(
-                "validation: " + json.dumps({k: round(v, 4) for k, v in info["val"].items()}), file=sys.stderr
-            )
+    began = time.monotonic()
+
+    def report(p: Progress) -> None:
+        m = p.metrics
+        if "loss" in m and (p.done % 10 == 0 or p.done == p.total):
+            terms = "  ".join(f"{k} {v:.4f}" for k, v in m.items() if not k.startswith("val_"))
+            eta = (time.monotonic() - began) / max(p.done, 1) * (p.total - p.done)  # from this run's rate
+            print(f"step {p.done:>5}/{p.total}  {terms}  ETA {eta:.0f}s", file=sys.stderr)
+        val = {k[4:]: round(v, 4) for k, v in m.items() if k.startswith("val_")}
+        if val:
+            print("validation: " + json.dumps(val), file=sys.stderr)
 
     card = run_defence(config, progress=report, state_dir=args.state_dir)
     print(json.dumps({"checkpoint": card.id, "name": card.name, "metrics": card.metrics}, indent=2))
@@ -87,9 +87,7 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.sections:
         config["sections"] = args.sections
     config = apply_sets(config, args.set)
-    result = evaluate_defences(
-        config, progress=lambda f, msg: print(f"[{100 * f:5.1f}%] {msg}", file=sys.stderr)
-    )
+    result = evaluate_defences(config, progress=print_progress)
     print(json.dumps(result) if args.json else format_result(result))
     return 0
 

@@ -17,7 +17,6 @@ Sections (`config["sections"]`):
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from statistics import fmean
 from typing import Any
 
@@ -31,6 +30,7 @@ from backend.detect.inputs import merged
 from backend.errors import InvalidConfig
 from backend.metrics import faithfulness, similarity
 from backend.metrics.alignment import alignment
+from backend.progress import Progress, ProgressFn, report, within
 
 SECTIONS = ("accuracy", "fooling", "input_attacks", "alignment", "road", "roar")
 DEFAULT_SECTIONS = ["accuracy", "fooling", "input_attacks", "alignment", "road"]
@@ -189,7 +189,7 @@ def accuracy_section(models: list[Loaded], x, y, cfg) -> tuple[dict, dict]:
     return rows, sims
 
 
-def fooling_section(models: list[Loaded], cfg, registry, progress) -> dict:
+def fooling_section(models: list[Loaded], cfg, registry, progress: ProgressFn | None) -> dict:
     """The fooling preset on every model: FSR, steps to reach `reach`, top-1 before / after."""
     from backend.fool.config import FoolConfig
     from backend.fool.data import load_fooling_data
@@ -210,11 +210,11 @@ def fooling_section(models: list[Loaded], cfg, registry, progress) -> dict:
         )
         curve: list[tuple[int, float]] = []
 
-        def seen(info: dict, curve=curve, name=loaded.card.name) -> None:
-            if "val" in info:
-                curve.append((int(info["step"]), float(info["val"]["fsr"])))
-            if "loss" in info and info["step"] % 50 == 0:
-                progress(f"fooling {name}: step {info['step']}/{info['total']}")
+        def seen(p: Progress, curve=curve, name=loaded.card.name, n=n) -> None:
+            if "val_fsr" in p.metrics:
+                curve.append((int(p.done), float(p.metrics["val_fsr"])))
+            if "loss" in p.metrics and p.done % 50 == 0:
+                report(progress, n + p.fraction, len(models), f"fooling {name}: step {p.done}/{p.total}")
 
         card = run_fooling(fc, progress=seen, registry=registry)
         reached = next((s for s, f in curve if f >= reach), None)
@@ -228,7 +228,8 @@ def fooling_section(models: list[Loaded], cfg, registry, progress) -> dict:
             "top1_cost": before - card.metrics["val_accuracy"],
             "curve": curve,
         }
-        progress(f"fooled {n + 1}/{len(models)}: FSR {100 * rows[loaded.card.id]['fsr']:.1f}%")
+        fsr = rows[loaded.card.id]["fsr"]
+        report(progress, n + 1, len(models), f"fooled {n + 1}/{len(models)}: FSR {100 * fsr:.1f}%")
     return {"preset": cfg["fooling"]["preset"], "steps": fc.steps, "rows": rows}
 
 
@@ -309,16 +310,16 @@ def road_section(models: list[Loaded], x, y, cfg) -> dict:
     return out
 
 
-def roar_section(models: list[Loaded], cfg, progress) -> dict:
+def roar_section(models: list[Loaded], cfg, progress: ProgressFn | None) -> dict:
     """ROAR per model: its maps rank the pixels; a fresh network of the same architecture is retrained."""
     from backend.data.shapes import make_shapes
     from backend.models import zoo
 
     rc = cfg["roar"]
     out = {}
-    for loaded in models:
+    for i, loaded in enumerate(models):
         card, pre = loaded.card, loaded.preprocessing
-        size = int(pre.size)
+        size = loaded.input_size
         device = next(loaded.model.parameters()).device
         x_tr, y_tr, _ = make_shapes(int(rc["n_train"]), size, cfg["seed"] + 11)
         x_te, y_te, _ = make_shapes(int(cfg["images"]), size, cfg["seed"] + 12)
@@ -366,15 +367,16 @@ def roar_section(models: list[Loaded], cfg, progress) -> dict:
             {k: v.to(device) for k, v in test_scores.items()},
             fractions=rc["fractions"],
             batch_size=bs,
-            progress=lambda msg, name=card.name: progress(f"{name}: {msg}"),
+            progress=within(progress, i / len(models), (i + 1) / len(models), f"{card.name}: "),
         )
     return out
 
 
 def evaluate_defences(
-    config: dict[str, Any], progress: Callable[[float, str], None] | None = None, registry=None
+    config: dict[str, Any], progress: ProgressFn | None = None, registry=None
 ) -> dict[str, Any]:
-    """Run the chosen sections; `progress(fraction, message)` as they advance. Returns the result."""
+    """Run the chosen sections; `progress` (`backend.progress`) hears as they advance. Returns the
+    result."""
     from backend.models.registry import Registry
 
     registry = registry or Registry()
@@ -385,11 +387,6 @@ def evaluate_defences(
     sections = [s for s in SECTIONS if s in cfg["sections"]]
     if "alignment" in sections and "accuracy" not in sections:
         sections.insert(0, "accuracy")
-    done = 0
-
-    def step(message: str) -> None:
-        if progress is not None:
-            progress(min(done / len(sections), 0.999), message)
 
     x, y = _images(cfg, models[0], device)
     result: dict[str, Any] = {
@@ -397,12 +394,13 @@ def evaluate_defences(
         "models": [_describe(m, "base" if i == 0 else "defended") for i, m in enumerate(models)],
         "images": int(len(x)),
     }
-    for section in sections:
-        step(f"{section}…")
+    for k, section in enumerate(sections):
+        part = within(progress, k / len(sections), min((k + 1) / len(sections), 0.999))
+        report(part, 0, 1, f"{section}…")
         if section == "accuracy":
             result["accuracy"], result["similarity"] = accuracy_section(models, x, y, cfg)
         elif section == "fooling":
-            result["fooling"] = fooling_section(models, cfg, registry, step)
+            result["fooling"] = fooling_section(models, cfg, registry, part)
         elif section == "input_attacks":
             result["input_attacks"] = input_attack_section(models, x, y, cfg)
         elif section == "alignment":
@@ -410,10 +408,8 @@ def evaluate_defences(
         elif section == "road":
             result["road"] = road_section(models, x, y, cfg)
         elif section == "roar":
-            result["roar"] = roar_section(models, cfg, step)
-        done += 1
-    if progress is not None:
-        progress(1.0, "done")
+            result["roar"] = roar_section(models, cfg, part)
+    report(progress, 1.0, 1.0, "done")
     return result
 
 

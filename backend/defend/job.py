@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from backend.jobs.kinds import JobContext, JobKind, register_kind
 
 
@@ -29,21 +27,7 @@ class DefendJob(JobKind):
         if cfg.device is None:
             cfg.device = ctx.device
 
-        def report(info: dict[str, Any]) -> None:
-            metrics = {k: float(v) for k, v in info.items() if isinstance(v, float)}
-            metrics.update({f"val_{k}": float(v) for k, v in info.get("val", {}).items()})
-            total = info.get("total") or 1
-            message = f"step {info['step']}/{total}"
-            if "val" in info:
-                val = info["val"]
-                message += (
-                    f" | val accuracy {100 * val['accuracy']:.1f}% gradient norm {val['grad_norm']:.2f}"
-                )
-            ctx.progress(
-                info["step"] / total, step=info["step"], total=total, metrics=metrics, message=message
-            )
-
-        card = run_defence(cfg, progress=report, state_dir=ctx.state_dir)
+        card = run_defence(cfg, progress=ctx.progress, state_dir=ctx.state_dir)
         ctx.add_artifact("checkpoint", card.id, label=card.name)
         ctx.log(f"saved defended checkpoint {card.id} ({card.name}): {card.metrics}")
         return {"checkpoint": card.id, "name": card.name, "defence": cfg.defence, "metrics": card.metrics}
@@ -64,7 +48,7 @@ class DefendEvaluateJob(JobKind):
 
         from backend.defend.evaluate import evaluate_defences, format_result, summary
 
-        result = evaluate_defences(config, progress=lambda f, msg: ctx.progress(f, message=msg))
+        result = evaluate_defences(config, progress=ctx.progress)
         path = ctx.artifacts_dir / "defences.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result))

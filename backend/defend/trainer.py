@@ -8,8 +8,9 @@ atomically to `state_dir` every `checkpoint_every` steps, so a cancelled or cras
 defence, its checked parameters and the parent, with clean accuracy, agreement with the parent and
 the mean input-gradient norm before and after.
 
-Progress callback: `progress(info)` per step with `step, total, loss, images_per_s, eta_s` and the
-defence's named terms; with `val` after a validation and `done` at the end.
+Progress (`backend.progress`): one `Progress(step, total, message, metrics)` per step, metrics `loss`,
+the defence's named terms and `images_per_s`, and after a validation its numbers as `val_*`; a last
+report (done == total) carries the final validation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,8 @@ from backend.defend.registry import DefenceContext
 from backend.errors import InvalidConfig
 from backend.fool.data import load_fooling_data
 from backend.fool.trainer import make_optimizer
+from backend.progress import Progress, ProgressFn
 
-Progress = Callable[[dict[str, Any]], None]
 STATE_FILE = "defend_state.pt"
 
 
@@ -87,9 +87,20 @@ def validate(model: nn.Module, parent: nn.Module, x: torch.Tensor, y: torch.Tens
     }
 
 
+def step_report(step: int, total: int, metrics: dict[str, float], val: dict[str, float] | None) -> Progress:
+    """One step's `Progress`: the loss terms (and the validation as `val_*`) as metrics, words as the
+    message."""
+    metrics = {k: float(v) for k, v in metrics.items()}
+    message = f"step {step}/{total}"
+    if val is not None:
+        metrics.update({f"val_{k}": float(v) for k, v in val.items()})
+        message += f" | val accuracy {100 * val['accuracy']:.1f}% gradient norm {val['grad_norm']:.2f}"
+    return Progress(step, total, message, metrics)
+
+
 def run_defence(
     config: DefendConfig | dict[str, Any],
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     state_dir: str | Path | None = None,
     registry=None,
 ):
@@ -159,25 +170,23 @@ def run_defence(
             schedule.step()
         done_here += 1
         elapsed = time.perf_counter() - began
-        info: dict[str, Any] = {
-            "step": step + 1,
-            "total": total,
+        metrics = {
             "loss": float(result.loss.detach()),
             **result.terms,
             "images_per_s": done_here * len(x) / max(elapsed, 1e-9),
-            "eta_s": elapsed / done_here * (total - step - 1),
         }
+        val = None
         if cfg.val_every and (step + 1) % cfg.val_every == 0 and step + 1 < total:
-            info["val"] = validate(model, parent, data.val_x, data.val_y, ctx.preprocessing)
+            val = validate(model, parent, data.val_x, data.val_y, ctx.preprocessing)
             model.train(not cfg.freeze_batchnorm)
         if state_dir is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == total):
             _save_state(state_dir, model, optimizer, schedule, step + 1, cfg, before, ctx)
         if progress is not None:
-            progress(info)
+            progress(step_report(step + 1, total, metrics, val))
     model.eval()
     after = validate(model, parent, data.val_x, data.val_y, ctx.preprocessing)
     if progress is not None:
-        progress({"step": total, "total": total, "val": after, "done": True})
+        progress(step_report(total, total, {}, after))
     model.requires_grad_(True)
     metrics = {
         **{f"val_{k}": v for k, v in after.items()},

@@ -23,6 +23,8 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import spsolve
 
+from backend.progress import ProgressFn, report
+
 FRACTIONS = (0.2, 0.4, 0.6, 0.8)
 _NEIGHBOURS = [(dy, dx, 1 / 6 if dy == 0 or dx == 0 else 1 / 12) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 _NEIGHBOURS = [n for n in _NEIGHBOURS if n[:2] != (0, 0)]
@@ -139,7 +141,7 @@ def roar(
     test_scores: dict[str, torch.Tensor],
     fractions: Sequence[float] = FRACTIONS,
     batch_size: int = 64,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> dict:
     """Accuracy of a model retrained (`retrain(x_normalised, y) -> model`) on images whose top pixels by
     each ranking are removed (mean fill), tested on test images with the same removal.
@@ -155,6 +157,7 @@ def roar(
         "clean": _accuracy(model.eval(), normalize(x_te), y_te, batch_size),
     }
     out["morf"] = {}
+    done, total = 0, len(train_scores) * len(fractions)
     for name in train_scores:
         accs = []
         for f in fractions:
@@ -162,7 +165,7 @@ def roar(
             te = mean_fill(x_te, removal_mask(test_scores[name], f), mean)
             model = retrain(normalize(tr), y_tr)
             accs.append(_accuracy(model.eval(), normalize(te), y_te, batch_size))
-            if progress is not None:
-                progress(f"ROAR {name} {int(100 * f)}%: {100 * accs[-1]:.1f}%")
+            done += 1
+            report(progress, done, total, f"ROAR {name} {int(100 * f)}%: {100 * accs[-1]:.1f}%")
         out["morf"][name] = accs
     return out

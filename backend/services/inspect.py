@@ -145,10 +145,10 @@ def compute_cell(
 ) -> Cell:
     """The heatmap of `photo` under checkpoint `card_id` and `method`; a cache hit skips the model.
 
-    `progress(Progress(done, total))` follows a heavy method's work (IG points, SmoothGrad samples, Occlusion
-    windows) while it computes; a cache hit never calls it. Pass an open `cache` to reuse it across a
-    grid's cells. Concurrent calls for the same cell (same cache key) compute it once
-    (`backend.singleflight`); the others get it with `shared=True`.
+    `progress(Progress(done, total))` (`backend.progress`) follows a heavy method's work (IG points,
+    SmoothGrad samples, Occlusion windows) while it computes; a cache hit never calls it. Pass an open
+    `cache` to reuse it across a grid's cells. Concurrent calls for the same cell (same cache key)
+    compute it once (`backend.singleflight`); the others get it with `shared=True`.
     """
     ckpt = checkpoint(card_id)
     card = ckpt.card
@@ -211,7 +211,7 @@ class GridRun:
 
 
 # before each cell: (cells done, cells in all, "method · checkpoint", heavy?) -> the cell's own progress
-CellStart = Callable[[int, int, str, bool], "Callable[[int, int], None] | None"]
+CellStart = Callable[[int, int, str, bool], "ProgressFn | None"]
 
 
 def compute_grid(

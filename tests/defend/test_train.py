@@ -81,8 +81,8 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_ends(shapes_model, tmp_pa
     class Stop(Exception):
         pass
 
-    def stop_at_5(info):
-        if info.get("step") == 5 and "loss" in info:
+    def stop_at_5(p):
+        if p.done == 5 and "loss" in p.metrics:
             raise Stop
 
     with pytest.raises(Stop):
