@@ -194,5 +194,3 @@ def table_key(kind: str, checkpoint_sha: str, params: dict[str, Any] | None = No
     return f"table|{kind}|{checkpoint_sha}|{canonical(params)}|{code_version()}"
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

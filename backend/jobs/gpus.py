@@ -16,8 +16,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-CPU_DEVICES = ("cpu",)
-
 
 def devices_requested(config: Mapping[str, Any]) -> int:
     """The number of devices a job config asks for (`devices`, else `world_size`, else 1)."""

@@ -46,9 +46,5 @@ class TabularMLP(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.in_features = int(in_features)
 
-    @property
-    def last_hidden(self) -> str:
-        return f"layers.{len(self.layers) - 2}"
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)

@@ -47,11 +47,6 @@ def card_summary(card: Card) -> dict:
     }
 
 
-def metric_text(value: object) -> str:
-    """A metric for a card: floats to 4 significant digits, anything else as text."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def upload(
     data: bytes,
     filename: str,

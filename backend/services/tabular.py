@@ -16,7 +16,6 @@ import torch
 from backend.errors import InvalidConfig
 from backend.jobs.records import JobRecord
 from backend.models.checkpoint import Checkpoint
-from backend.models.registry import Card
 from backend.tabular import config as tab_config
 from backend.tabular.builtin import BUILTIN
 from backend.tabular.checkpoint import load_split, preprocessing_of
@@ -90,12 +89,6 @@ def submit(kind: str, config: dict, *, session=None) -> str:
     from backend.services import job_follow
 
     return job_follow.submit(kind, config, session=session)
-
-
-def tabular_cards(kinds: tuple[str, ...] = ()) -> list[Card]:
-    from backend.services.checkpoints import list_cards
-
-    return [c for c in list_cards("tabular") if not kinds or c.kind in kinds]
 
 
 def open_warm(card_id: str) -> Checkpoint:

@@ -148,11 +148,6 @@ class TabularPreprocessing:
             mask[self.group_of(p)] = True
         return mask
 
-    @property
-    def protected_groups(self) -> list[int]:
-        """Indices (into `groups`) of the protected attributes among the inputs."""
-        return [i for i, c in enumerate(self.columns) if c.name in self.protected_inputs]
-
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
