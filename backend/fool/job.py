@@ -1,9 +1,8 @@
 """Job kind "fool": validate a FoolConfig (or a preset), run it resumably, publish the checkpoint.
 
-Config: a FoolConfig dict, optionally `{"preset": NAME, ...overrides}`. The trainer's progress reports
-(`backend.progress`, handed straight to `ctx.progress`) carry the loss terms and validation numbers as
-metrics, so the UI can plot live curves; a retried job resumes
-from `ctx.state_dir`.
+Config: a FoolConfig dict, optionally `{"preset": NAME, ...overrides}`. The trainer's step infos,
+as `backend.progress.Progress` (`trainer.step_report`), carry the loss terms and validation numbers
+as metrics, so the UI can plot live curves; a retried job resumes from `ctx.state_dir`.
 """
 
 from __future__ import annotations
@@ -26,13 +25,14 @@ class FoolJob(JobKind):
         return cfg.to_dict()
 
     def run(self, config: dict, ctx: JobContext) -> dict:
-        from backend.fool.trainer import run_fooling
+        from backend.fool.trainer import run_fooling, step_report
 
         cfg = FoolConfig.from_dict(config)
         if cfg.device is None:
             cfg.device = ctx.device
 
-        card = run_fooling(cfg, progress=ctx.progress, state_dir=ctx.state_dir)
+        report = lambda info: ctx.progress(step_report(info))  # noqa: E731
+        card = run_fooling(cfg, progress=report, state_dir=ctx.state_dir)
         ctx.add_artifact("checkpoint", card.id, label=card.name)
         ctx.log(f"saved fooled checkpoint {card.id} ({card.name}): {card.metrics}")
         return {"checkpoint": card.id, "name": card.name, "metrics": card.metrics}

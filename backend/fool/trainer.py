@@ -7,12 +7,11 @@ The run is five phases that other loops (distributed ranks, benchmarks, other jo
 is prepare + resume + train_loop + finish in this process, or over `devices` data-parallel processes
 (`backend.fool.distributed`).
 
-Progress (`backend.progress`): `run_fooling(progress=...)` gets one `Progress(step, total, message,
-metrics)` per step (`step_report`): metrics `loss, loss_c, loss_f, images_per_s, data_wait` (the share
-of the run's time spent waiting for batches) and, after each validation, its numbers as `val_*`; the
-message says the step and the validation in words (`validation_text`). Inside, the phases pass a plain
-`info` dict (it crosses process boundaries in a data-parallel run) that `step_report` turns into that
-`Progress` at the edge.
+Progress: the phases report a plain `info` dict per step (`step, total, loss, loss_c, loss_f,
+images_per_s, data_wait` (the share of the run's time spent waiting for batches), `eta_s`, after each
+validation `val`, a data-parallel run adds `rank_pids`): it crosses process boundaries and tests reach
+into it. `step_report(info)` turns it into the one protocol's `backend.progress.Progress` (metrics,
+`val_*`, the message in words via `validation_text`); the job kind reports that.
 Batches come from a DataLoader (`backend.data.loader`) whose batch k is a fixed function of (seed, k).
 Resumable state (model, optimiser, RNG, step, the best validation so far) is written by time, at the
 end and optionally every N steps, by a background thread (`backend.fool.state`); a run given the same
@@ -49,7 +48,7 @@ from backend.fool.objective import Interpreter, fooling_loss, per_image_test_los
 from backend.fool.precision import Precision, precision_for
 from backend.fool.state import StatePolicy, StateWriter, host_copy, load_best, load_state
 from backend.metrics.fsr import fsr
-from backend.progress import Progress, ProgressFn
+from backend.progress import Progress
 
 Info = Callable[[dict[str, Any]], None]  # the phases' internal per-step report (see the module doc)
 _CURVE_KEYS = ("loss", "loss_c", "loss_f", "images_per_s", "data_wait")
@@ -95,12 +94,6 @@ def step_report(info: dict[str, Any]) -> Progress:
         message += f" | kept the weights of step {info['kept_step']} (best validation)"
     return Progress(int(info["step"]), int(total), message, metrics)
 
-
-def _as_info(progress: ProgressFn | None) -> Info | None:
-    """The phases' info callback that reports to `progress` (None stays None)."""
-    if progress is None:
-        return None
-    return lambda info: progress(step_report(info))
 
 
 
@@ -521,21 +514,20 @@ def finish(run: FoolRun, registry=None, progress: Info | None = None):
 
 def run_fooling(
     config: FoolConfig | dict[str, Any],
-    progress: ProgressFn | None = None,
+    progress: Info | None = None,
     state_dir: str | Path | None = None,
     registry=None,
 ):
     """Fool `config.model` and save the result to the registry; returns the new checkpoint's Card.
-    `progress` hears one `backend.progress.Progress` per step (`step_report`).
+    `progress(info)` per step (the module doc; `step_report(info)` makes it a `Progress`).
     With `devices` > 1 the steps run data-parallel in that many processes (`backend.fool.distributed`)."""
     cfg = config if isinstance(config, FoolConfig) else FoolConfig.from_dict(config)
-    info = _as_info(progress)
     if cfg.devices > 1:
-        return distributed.run_distributed(run_rank, cfg, info, state_dir, registry)
+        return distributed.run_distributed(run_rank, cfg, progress, state_dir, registry)
     run = resume(prepare(cfg, registry), state_dir)
     try:
-        train_loop(run, info)
-        return finish(run, registry, info)
+        train_loop(run, progress)
+        return finish(run, registry, progress)
     except BaseException:
         run.close(raise_errors=False)
         raise
