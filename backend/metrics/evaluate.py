@@ -24,6 +24,7 @@ from backend.metrics import accuracy as acc
 from backend.metrics.fsr import fsr
 from backend.metrics.similarity import SIMILARITIES
 from backend.progress import ProgressFn
+from backend.progress import report as report_progress
 
 if TYPE_CHECKING:
     from backend.models.checkpoint import Checkpoint
@@ -173,7 +174,7 @@ def evaluate(
                 name: fn(h_base, h_fool).tolist() for name, fn in SIMILARITIES.items()
             }
             done += 1
-            report(progress, done, steps, f"{column}: FSR with {method} done")
+            report_progress(progress, done, steps, f"{column}: FSR with {method} done")
     return report
 
 
