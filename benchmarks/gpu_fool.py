@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.fool.losses import ATTACKS  # noqa: E402
+from backend.fool.losses import FOOLING_ATTACKS  # noqa: E402
 from backend.fool.objective import Interpreter, fooling_loss  # noqa: E402
 from backend.fool.precision import precision_for  # noqa: E402
 from backend.models import zoo  # noqa: E402
@@ -43,7 +43,7 @@ def step_fns(arch: str, batch: int, size: int, device: torch.device) -> dict:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, size, size, generator=g).to(device)
     y = torch.randint(0, 1000, (batch,), generator=g).to(device)
-    attack = ATTACKS["location"]
+    attack = FOOLING_ATTACKS["location"]
     attack_cfg = attack.setup({}, size, 1000)
 
     def run(loss_fn):
