@@ -10,6 +10,7 @@ No imports from the rest of the backend, so every module may use it without a ci
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -65,3 +66,8 @@ def within(
         progress(Progress(start + (end - start) * p.fraction, 1.0, message, p.metrics))
 
     return scaled
+
+
+def print_progress(p: Progress) -> None:
+    """The commands' reporter: `[ 40%] message` on stderr (stdout stays for the command's result)."""
+    print(f"[{p.fraction:4.0%}] {p.message or ''}", file=sys.stderr, flush=True)

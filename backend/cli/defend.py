@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backend.cli.progress import print_progress
 from backend.errors import InvalidConfig
-from backend.progress import Progress
+from backend.progress import Progress, print_progress
 
 
 def register(subparsers) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from backend.cli.progress import print_progress
 from backend.errors import InvalidConfig
+from backend.progress import print_progress
 
 
 def register(subparsers) -> None:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from backend.cli.fool import apply_sets
-from backend.cli.progress import print_progress
 from backend.errors import InvalidConfig
+from backend.progress import print_progress
 
 
 def register(subparsers) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from backend.cli.progress import print_progress
+from backend.progress import print_progress
 
 
 def register(subparsers) -> None:
