@@ -73,11 +73,14 @@ def apply_state(state: svc.FormState) -> None:
 
 def apply_preset() -> None:
     name = st.session_state.get("f_preset", NO_PRESET)
+    st.session_state["f_refused"] = None
     with guard(f"Preset {name}"):
         if name == NO_PRESET:
             apply_state(svc.initial_state(base))
         else:
-            apply_state(svc.preset_state(name, st.session_state.get("f_dataset")))
+            st.session_state["f_refused"] = name  # until it fits: Submit must not send the old form
+            apply_state(svc.preset_state(name, st.session_state.get("f_dataset"), base))
+            st.session_state["f_refused"] = None
 
 
 # A new checkpoint without a preset starts from its architecture's paper defaults.
@@ -188,6 +191,8 @@ if st.button("Estimate run time on this machine", key="f_estimate"):
 
 if st.button("Submit fooling job", type="primary", key="f_submit"):
     with guard("Not submitted"):
+        if refused := st.session_state.get("f_refused"):
+            svc.preset_state(refused, None, base)  # says again why this checkpoint refuses the preset
         submitted = config()
         job_id = svc.submit(submitted, session=session())
         st.success(f"Job `{job_id}` queued.")

@@ -47,9 +47,8 @@ _RE_TABLE9 = {
 
 # Heo2019's Active pair: swap the explanations of "fire truck" and "African elephant" (ImageNet 555 and
 # 386) on images that show both; `backend.data.pairs.build_pair_folder` makes such images (D_fool) from
-# two class folders. Not yet the heo-*-active-* presets' c1/c2 (they keep 0 / 1): the Fool page turns a
-# class name the checkpoint lacks into class 0 instead of showing validation's message, so a preset
-# naming ImageNet classes fails on a shapes checkpoint with the wrong reason (tests/ui/test_fool_presets).
+# two class folders. The heo-*-active-* presets name the pair; a checkpoint without these classes refuses
+# them (validation, and the Fool page's preset callback) instead of running on classes 0 and 1.
 HEO_ACTIVE_PAIR = {"c1": "fire engine", "c2": "African elephant"}
 
 
@@ -62,7 +61,7 @@ def _from_table(prefix: str, table: dict, source: str) -> dict[str, dict[str, An
     out = {}
     for (attack, interp), per_arch in table.items():
         for arch, (lr, lam) in per_arch.items():
-            extra = {"attack_params": {"c1": 0, "c2": 1}} if attack == "active" else {}
+            extra = {"attack_params": dict(HEO_ACTIVE_PAIR)} if attack == "active" else {}
             out[f"{prefix}-{arch}-{attack}-{_INTERP[interp]}"] = {
                 "source": source,
                 "architecture": arch,

@@ -105,11 +105,18 @@ def initial_state(card_id: str) -> FormState:
     return form_state(defaults_for(registry().card(card_id).architecture))
 
 
-def preset_state(name: str, dataset: dict[str, Any] | None) -> FormState:
+def preset_state(name: str, dataset: dict[str, Any] | None, card_id: str | None = None) -> FormState:
     """The form a preset fills: every field (the preset's value, else FoolConfig's default); a preset
-    without images keeps the form's `dataset`."""
+    without images keeps the form's `dataset`. With `card_id`, class names in the preset (Heo2019's
+    fire engine / African elephant) become that checkpoint's indices, because the form's class fields
+    hold indices; a checkpoint without them refuses the preset (InvalidConfig, validation's message)
+    instead of the field falling back to class 0."""
     cfg = get_preset(name)
     cfg.setdefault("dataset", dataset)
+    if card_id is not None:
+        attack = FOOLING_ATTACKS[cfg["attack"]]
+        classes = registry().card(card_id).classes
+        cfg["attack_params"] = attack.resolve_classes(dict(cfg.get("attack_params") or {}), classes)
     return form_state(cfg)
 
 

@@ -122,3 +122,16 @@ def test_a_new_attack_needs_no_page_change(lab, app_page, monkeypatch):
     (job,) = jobs.list_jobs(kind="fool")
     assert job.config["attack"] == "probe"
     assert job.config["attack_params"] == {"mask": "frame", "strength": 0.25, "side": "right"}
+
+
+def test_heos_active_preset_refuses_a_checkpoint_without_its_classes(lab, app_page):
+    """The heo-*-active-* presets name fire engine / African elephant: on the shapes CNN the page says so
+    and Submit sends nothing (before, the class fields fell back to classes 0 and 1)."""
+    at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
+    before = {j.id for j in jobs.list_jobs(kind="fool")}
+    at.selectbox(key="f_preset").set_value("heo-vgg19-active-gradcam")
+    at.button(key="f_submit").click().run()
+    assert not at.exception
+    assert {j.id for j in jobs.list_jobs(kind="fool")} == before
+    shown = messages(at)
+    assert any("Not submitted" in m and "fire engine" in m for m in shown), shown
