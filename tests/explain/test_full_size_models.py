@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from backend.explain import METHODS, explain
-from backend.fool.losses import ATTACKS
+from backend.fool.losses import FOOLING_ATTACKS
 from backend.fool.objective import Interpreter, fooling_loss
 from backend.models import zoo
 
@@ -50,7 +50,7 @@ def test_one_fooling_step_on_the_full_size_model(model, interpreter):
     original = copy.deepcopy(model).requires_grad_(False)
     g = torch.Generator().manual_seed(2)
     x, y = torch.randn(BATCH, 3, SIZE, SIZE, generator=g), torch.tensor([1, 2])
-    attack = ATTACKS["location"]
+    attack = FOOLING_ATTACKS["location"]
     params = [p for p in model.parameters() if p.requires_grad]
     before = [p.detach().clone() for p in params]
     opt = torch.optim.SGD(params, lr=1e-2)
