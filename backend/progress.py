@@ -13,16 +13,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Progress:
-    """`done` of `total` units; `message` for a person; `metrics` (name -> number) for live curves."""
+    """`done` of `total` units; `message` for a person; `metrics` (name -> number) for live curves;
+    `extra`: the producer's own record for callers that need more than numbers (the fooling trainer's
+    per-step info: its validation dict, a data-parallel run's `rank_pids`)."""
 
     done: float
     total: float = 1.0
     message: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
@@ -52,9 +56,7 @@ def report(
         progress(Progress(done, total, message, dict(metrics or {})))
 
 
-def within(
-    progress: ProgressFn | None, start: float, end: float, prefix: str = ""
-) -> ProgressFn | None:
+def within(progress: ProgressFn | None, start: float, end: float, prefix: str = "") -> ProgressFn | None:
     """A sub-task's reports placed in [start, end] of the parent's work (fractions of it), its messages
     after `prefix`; metrics pass through. None stays None, so a caller that wants no reports pays
     nothing."""

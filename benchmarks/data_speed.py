@@ -110,7 +110,7 @@ def fooling_wait(folder: Path, batch: int, steps: int, workers: int) -> dict[str
         "device": "cpu",
         "name": "data_speed benchmark (delete me)",
     }
-    card = run_fooling(cfg, progress=lambda i: infos.append(i) if "loss" in i else None)
+    card = run_fooling(cfg, progress=lambda p: infos.append(p.extra) if "loss" in p.metrics else None)
     Registry().delete(card.id)
     last = infos[-1]
     return {"data_wait": last["data_wait"], "images_per_s": last["images_per_s"], "steps": len(infos)}

@@ -144,7 +144,7 @@ def real_run(device: torch.device, steps: int, batch: int) -> dict:
     }
     infos: list[dict] = []
     began = time.perf_counter()
-    fooled = run_fooling(cfg, progress=infos.append, registry=registry)
+    fooled = run_fooling(cfg, progress=lambda p: infos.append(p.extra), registry=registry)
     seconds = time.perf_counter() - began
     last = [i for i in infos if "loss" in i][-1]
     return {

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from backend.fool.presets import PRESETS, resolve_config
-    from backend.fool.trainer import run_fooling, step_report
+    from backend.fool.trainer import run_fooling
 
     if args.list_presets:
         for name, preset in PRESETS.items():
@@ -80,6 +80,6 @@ def main(args: argparse.Namespace) -> int:
         if val:
             print("validation: " + json.dumps(val), file=sys.stderr)
 
-    card = run_fooling(config, progress=lambda info: report(step_report(info)), state_dir=args.state_dir)
+    card = run_fooling(config, progress=report, state_dir=args.state_dir)
     print(json.dumps({"checkpoint": card.id, "name": card.name, "metrics": card.metrics}, indent=2))
     return 0

@@ -30,7 +30,7 @@ from backend.detect.inputs import merged
 from backend.errors import InvalidConfig
 from backend.metrics import faithfulness, similarity
 from backend.metrics.alignment import alignment
-from backend.progress import ProgressFn, report, within
+from backend.progress import Progress, ProgressFn, report, within
 
 SECTIONS = ("accuracy", "fooling", "input_attacks", "alignment", "road", "roar")
 DEFAULT_SECTIONS = ["accuracy", "fooling", "input_attacks", "alignment", "road"]
@@ -194,7 +194,7 @@ def fooling_section(models: list[Loaded], cfg, registry, progress: ProgressFn | 
     from backend.fool.config import FoolConfig
     from backend.fool.data import load_fooling_data
     from backend.fool.presets import resolve_config
-    from backend.fool.trainer import run_fooling, step_report
+    from backend.fool.trainer import run_fooling
 
     settings = dict(cfg["fooling"])
     reach = float(settings.pop("reach"))
@@ -210,8 +210,7 @@ def fooling_section(models: list[Loaded], cfg, registry, progress: ProgressFn | 
         )
         curve: list[tuple[int, float]] = []
 
-        def seen(info: dict, curve=curve, name=loaded.card.name, n=n) -> None:
-            p = step_report(info)
+        def seen(p: Progress, curve=curve, name=loaded.card.name, n=n) -> None:
             if "val_fsr" in p.metrics:
                 curve.append((int(p.done), float(p.metrics["val_fsr"])))
             if "loss" in p.metrics and p.done % 50 == 0:

@@ -25,14 +25,13 @@ class FoolJob(JobKind):
         return cfg.to_dict()
 
     def run(self, config: dict, ctx: JobContext) -> dict:
-        from backend.fool.trainer import run_fooling, step_report
+        from backend.fool.trainer import run_fooling
 
         cfg = FoolConfig.from_dict(config)
         if cfg.device is None:
             cfg.device = ctx.device
 
-        report = lambda info: ctx.progress(step_report(info))  # noqa: E731
-        card = run_fooling(cfg, progress=report, state_dir=ctx.state_dir)
+        card = run_fooling(cfg, progress=ctx.progress, state_dir=ctx.state_dir)
         ctx.add_artifact("checkpoint", card.id, label=card.name)
         ctx.log(f"saved fooled checkpoint {card.id} ({card.name}): {card.metrics}")
         return {"checkpoint": card.id, "name": card.name, "metrics": card.metrics}

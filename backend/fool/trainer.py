@@ -7,11 +7,13 @@ The run is five phases that other loops (distributed ranks, benchmarks, other jo
 is prepare + resume + train_loop + finish in this process, or over `devices` data-parallel processes
 (`backend.fool.distributed`).
 
-Progress: the phases report a plain `info` dict per step (`step, total, loss, loss_c, loss_f,
-images_per_s, data_wait` (the share of the run's time spent waiting for batches), `eta_s`, after each
-validation `val`, a data-parallel run adds `rank_pids`): it crosses process boundaries and tests reach
-into it. `step_report(info)` turns it into the one protocol's `backend.progress.Progress` (metrics,
-`val_*`, the message in words via `validation_text`); the job kind reports that.
+Progress: `run_fooling(progress=...)` takes the one protocol's `ProgressFn` (`backend.progress`): a
+`Progress` per step with the curves and `val_*` as metrics, the message in words (`validation_text`),
+and the phases' own `info` dict as `extra` (`step, total, loss, loss_c, loss_f, images_per_s,
+data_wait` (the share of the run's time spent waiting for batches), `eta_s`, after each validation
+`val`, a data-parallel run adds `rank_pids` and `devices`). Inside, the phases pass that plain dict
+(it crosses process boundaries in a data-parallel run); `step_report(info)` makes the `Progress` at the
+one edge, `run_fooling`.
 Batches come from a DataLoader (`backend.data.loader`) whose batch k is a fixed function of (seed, k).
 Resumable state (model, optimiser, RNG, step, the best validation so far) is written by time, at the
 end and optionally every N steps, by a background thread (`backend.fool.state`); a run given the same
@@ -48,7 +50,7 @@ from backend.fool.objective import Interpreter, fooling_loss, per_image_test_los
 from backend.fool.precision import Precision, precision_for
 from backend.fool.state import StatePolicy, StateWriter, host_copy, load_best, load_state
 from backend.metrics.fsr import fsr
-from backend.progress import Progress
+from backend.progress import Progress, ProgressFn
 
 Info = Callable[[dict[str, Any]], None]  # the phases' internal per-step report (see the module doc)
 _CURVE_KEYS = ("loss", "loss_c", "loss_f", "images_per_s", "data_wait")
@@ -74,7 +76,6 @@ def validation_text(val: dict[str, float]) -> str:
     return text
 
 
-
 def step_report(info: dict[str, Any]) -> Progress:
     """The `Progress` of one step's `info`: the curves' numbers and the validation (as `val_*`) as
     metrics, the step and the validation in words as the message."""
@@ -92,9 +93,7 @@ def step_report(info: dict[str, Any]) -> Progress:
         message += f" | validation: {validation_text(info['val'])}"
     if info.get("kept_step", total) != total:
         message += f" | kept the weights of step {info['kept_step']} (best validation)"
-    return Progress(int(info["step"]), int(total), message, metrics)
-
-
+    return Progress(int(info["step"]), int(total), message, metrics, info)
 
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
@@ -514,20 +513,21 @@ def finish(run: FoolRun, registry=None, progress: Info | None = None):
 
 def run_fooling(
     config: FoolConfig | dict[str, Any],
-    progress: Info | None = None,
+    progress: ProgressFn | None = None,
     state_dir: str | Path | None = None,
     registry=None,
 ):
     """Fool `config.model` and save the result to the registry; returns the new checkpoint's Card.
-    `progress(info)` per step (the module doc; `step_report(info)` makes it a `Progress`).
+    `progress(Progress)` per step and once at the end (the module doc).
     With `devices` > 1 the steps run data-parallel in that many processes (`backend.fool.distributed`)."""
     cfg = config if isinstance(config, FoolConfig) else FoolConfig.from_dict(config)
+    inner: Info | None = None if progress is None else (lambda info: progress(step_report(info)))
     if cfg.devices > 1:
-        return distributed.run_distributed(run_rank, cfg, progress, state_dir, registry)
+        return distributed.run_distributed(run_rank, cfg, inner, state_dir, registry)
     run = resume(prepare(cfg, registry), state_dir)
     try:
-        train_loop(run, progress)
-        return finish(run, registry, progress)
+        train_loop(run, inner)
+        return finish(run, registry, inner)
     except BaseException:
         run.close(raise_errors=False)
         raise

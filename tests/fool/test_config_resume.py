@@ -64,8 +64,8 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(shapes_model, tmp_pa
         cfg.update(keep_best=True, val_every=1, lr=3e-2)  # a large step: validations go up and down
     straight = run_fooling(cfg, state_dir=tmp_path / "a")
 
-    def crash_at_5(info):
-        if info.get("step") == 5:
+    def crash_at_5(p):
+        if p.done == 5:
             raise _Crash()
 
     with pytest.raises(_Crash):
@@ -73,7 +73,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(shapes_model, tmp_pa
     state = torch.load(tmp_path / "b" / "fool_state.pt", weights_only=True)
     assert state["step"] == 4  # the last state written before the crash
     seen: list[int] = []
-    resumed = run_fooling(cfg, progress=lambda i: seen.append(i["step"]), state_dir=tmp_path / "b")
+    resumed = run_fooling(cfg, progress=lambda p: seen.append(p.done), state_dir=tmp_path / "b")
     assert seen[0] == 5  # it continued, it did not start over
     reg = Registry()
     a, _ = reg.load(straight.id, device="cpu")
@@ -110,7 +110,9 @@ def test_keep_best_ends_with_the_weights_of_the_best_validation(shapes_model):
     cfg.update(keep_best=True, val_size=64, dataset={"kind": "shapes", "n": 512, "seed": 1})
     vals: dict[int, dict] = {}
 
-    fooled = run_fooling(cfg, progress=lambda i: vals.update({i["step"]: i["val"]}) if "val" in i else None)
+    fooled = run_fooling(
+        cfg, progress=lambda p: vals.update({p.done: p.extra["val"]}) if "val" in p.extra else None
+    )
     periodic = [vals[s] for s in range(10, 60, 10)]
     kept = fooled.metrics["kept_step"]
     assert kept in (10, 20, 30, 40, 50, 60)

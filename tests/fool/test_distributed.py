@@ -56,15 +56,18 @@ def test_two_processes_give_the_weights_of_one(shapes_model, single):
     print(f"max weight difference, 2 gloo processes vs 1: {diff:.3g}")
     assert diff < 1e-5
     assert _max_diff(single.id, card.id) > 1e-3  # the run did change the weights
-    assert [i["step"] for i in seen if "loss" in i] == [1, 2, 3, 4, 5, 6]
-    assert all(i["devices"] == 2 for i in seen)
-    first = next(i for i in seen if "loss" in i)
-    assert abs(first["loss"] - _first_loss(card.id)) < 1e-4  # losses are the global batch's
+    assert [p.done for p in seen if "loss" in p.metrics] == [1, 2, 3, 4, 5, 6]
+    assert all(p.extra["devices"] == 2 for p in seen)
+    first = next(p for p in seen if "loss" in p.metrics)
+    assert abs(first.metrics["loss"] - _first_loss(card.id)) < 1e-4  # losses are the global batch's
 
 
 def _first_loss(card_id: str) -> float:
     losses: list[float] = []
-    run_fooling(_cfg(card_id, steps=1), progress=lambda i: losses.append(i["loss"]) if "loss" in i else None)
+    run_fooling(
+        _cfg(card_id, steps=1),
+        progress=lambda p: losses.append(p.metrics["loss"]) if "loss" in p.metrics else None,
+    )
     return losses[0]
 
 
@@ -72,9 +75,9 @@ def test_a_killed_process_fails_the_run_and_a_retry_resumes(shapes_model, single
     _, card = shapes_model
     cfg = _cfg(card.id, devices=2, checkpoint_every=2)
 
-    def kill_rank_1(info):
-        if info.get("step") == 3 and "loss" in info:
-            os.kill(info["rank_pids"][1], signal.SIGKILL)
+    def kill_rank_1(p):
+        if p.done == 3 and "loss" in p.metrics:
+            os.kill(p.extra["rank_pids"][1], signal.SIGKILL)
 
     with pytest.raises(DistributedRunFailed) as failed:
         run_fooling(cfg, progress=kill_rank_1, state_dir=tmp_path)
@@ -82,6 +85,6 @@ def test_a_killed_process_fails_the_run_and_a_retry_resumes(shapes_model, single
     assert "process 1 of 2" in message and "SIGKILL" in message, message
     saved = int(re.search(r"resumes from the state saved at step (\d+)", message).group(1))
     seen: list[int] = []
-    resumed = run_fooling(cfg, progress=lambda i: seen.append(i["step"]), state_dir=tmp_path)
+    resumed = run_fooling(cfg, progress=lambda p: seen.append(p.done), state_dir=tmp_path)
     assert seen[0] == saved + 1
     assert _max_diff(single.id, resumed.id) < 1e-5

@@ -58,7 +58,9 @@ def test_a_bf16_fooling_run_moves_the_weights(shapes_model):
         "val_size": 8,
     }
     losses: list[float] = []
-    fooled = run_fooling(cfg, progress=lambda i: losses.append(i["loss"]) if "loss" in i else None)
+    fooled = run_fooling(
+        cfg, progress=lambda p: losses.append(p.metrics["loss"]) if "loss" in p.metrics else None
+    )
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
     reg = Registry()
     a, _ = reg.load(fooled.id, device="cpu")

@@ -40,8 +40,8 @@ def test_state_is_written_by_time_and_at_the_end(shapes_model, tmp_path):
     _, card = shapes_model
     cfg = _cfg(card.id, steps=5, batch_size=8, val_size=8, lr=1e-3)
 
-    def stop_at_4(info):
-        if info["step"] == 4:
+    def stop_at_4(p):
+        if p.done == 4:
             raise _Stop()
 
     with pytest.raises(_Stop):  # every 10 minutes: nothing was due before step 4
@@ -60,8 +60,8 @@ def test_keep_best_weights_live_on_disk(shapes_model, tmp_path):
     cfg = _cfg(card.id, steps=6, batch_size=8, val_size=8, lr=3e-2, lam=5.0, val_every=1, keep_best=True)
     seen: list[set[str]] = []
 
-    def look(info):
-        if "val" in info:
+    def look(p):
+        if "val" in p.extra:
             seen.append({p.name for p in (tmp_path / "s").iterdir() if p.name.startswith("best-")})
 
     fooled = run_fooling(cfg, progress=look, state_dir=tmp_path / "s")
@@ -126,7 +126,7 @@ def test_a_killed_run_resumes_from_its_last_state(shapes_model, tmp_path):
     left = torch.load(state_dir / STATE_FILE, weights_only=True)["step"]
     assert 3 <= left < 8
     seen: list[int] = []
-    resumed = run_fooling(cfg, progress=lambda i: seen.append(i["step"]), state_dir=state_dir)
+    resumed = run_fooling(cfg, progress=lambda p: seen.append(p.done), state_dir=state_dir)
     assert seen[0] == left + 1
     a, b = _weights(straight.id), _weights(resumed.id)
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
