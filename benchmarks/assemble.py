@@ -22,6 +22,7 @@ ORDER = [
     "defend_tables",
     "defend_speed",
     "ui_timing",
+    "classroom_load",
     "data_speed",
     "gpu_fool",
 ]
