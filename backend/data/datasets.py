@@ -22,7 +22,7 @@ from backend.data.images import load_image
 from backend.data.labels import ClassMapping, find_class, match_folders
 from backend.data.samples import EXPECTED, sample_photos
 from backend.data.shapes import MAX_IMAGES, SHAPE_CLASSES, make_shape_pairs, make_shapes
-from backend.errors import InvalidDataset
+from backend.errors import InvalidConfig, InvalidDataset
 from backend.models.preprocessing import Preprocessing
 
 DATASET_KINDS = ("shapes", "folder", "samples")
@@ -37,6 +37,16 @@ def _int(spec: dict, key: str, default: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise InvalidDataset(f"Dataset option {key!r} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def check_specs(*specs: dict | None) -> None:
+    """A job config's dataset specs (None = not given) checked, as the config error a form shows."""
+    for spec in specs:
+        if spec is not None:
+            try:
+                validate_spec(spec)
+            except InvalidDataset as err:
+                raise InvalidConfig(f"Dataset problem: {err}") from err
 
 
 def validate_spec(spec: dict) -> dict:

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.errors import CheckpointNotFound, InvalidConfig, InvalidDataset
+from backend.errors import CheckpointNotFound, InvalidConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("constant", "cosine")
@@ -58,7 +58,7 @@ class DefendConfig:
     def validate(self, registry=None) -> DefendConfig:
         """Check every setting (the defence's params filled with defaults); with a registry also that
         the model (and a reference model) exist. Returns self."""
-        from backend.data.datasets import validate_spec
+        from backend.data.datasets import check_specs
         from backend.defend.defences import get_defence
 
         defence = get_defence(self.defence)
@@ -76,12 +76,7 @@ class DefendConfig:
         _check(
             isinstance(self.dataset, dict), "dataset must be a spec such as {'kind': 'shapes', 'n': 4096}."
         )
-        for spec in (self.dataset, self.val_dataset):
-            if spec is not None:
-                try:
-                    validate_spec(spec)
-                except InvalidDataset as err:
-                    raise InvalidConfig(f"Dataset problem: {err}") from err
+        check_specs(self.dataset, self.val_dataset)
         if registry is not None:
             for role, cid in (("model", self.model), ("reference", self.params.get("reference"))):
                 if cid is None:

@@ -225,14 +225,9 @@ class FoolConfig:
             )
         if not isinstance(self.dataset, dict):
             raise InvalidConfig("dataset must be a dataset spec such as {'kind': 'shapes', 'n': 256}.")
-        from backend.data.datasets import validate_spec
+        from backend.data.datasets import check_specs
 
-        for spec in (self.dataset, self.val_dataset):
-            if spec is not None:
-                try:
-                    validate_spec(spec)
-                except InvalidDataset as err:
-                    raise InvalidConfig(f"Dataset problem: {err}") from err
+        check_specs(self.dataset, self.val_dataset)
         if (
             self.classification == "labels"
             and self.dataset.get("kind") == "folder"
