@@ -145,11 +145,6 @@ _uploaded: dict[str, int] = {}
 _uploaded_lock = threading.Lock()
 
 
-def uploaded_bytes(name: str) -> int:
-    with _uploaded_lock:
-        return _uploaded.get(name, 0)
-
-
 def count_upload(name: str, size: int, limit: int | None) -> None:
     """Add `size` to the session's upload total (this server process's count); `QuotaExceeded` when it
     would pass `limit` (None: no per-session limit, the presenter)."""

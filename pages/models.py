@@ -57,6 +57,12 @@ if presenter:
                 with guard("Folder"):
                     policy.allow_folder(session(), folder)
                     st.rerun()
+            if roots:
+                gone = st.selectbox("Stop allowing a folder", roots, key="cls_unfolder", format_func=str)
+                if st.button("Remove", key="cls_disallow"):
+                    with guard("Folder"):
+                        policy.disallow_folder(session(), str(gone))
+                        st.rerun()
 
     with st.expander("Upload a checkpoint", icon=":material/upload:"):
         with st.form("upload_form", clear_on_submit=False):

@@ -127,6 +127,11 @@ def allowed_folders(session: Session | None = None) -> list[Path]:
 def disallow_folder(session: Session | None, path: str) -> list[Path]:
     require_presenter(session, "change the allowed folders")
     settings = classroom.load()
+    if str(path) not in settings.folder_roots:
+        raise NotAllowed(
+            f"{path} was not allowed from this panel (it comes from FOOLING_LAB_FOLDER_ROOTS, or it is not "
+            "allowed at all): change that setting and restart the lab to remove it."
+        )
     settings.folder_roots = [p for p in settings.folder_roots if p != str(path)]
     classroom.save(settings)
     return classroom.allowed_roots()

@@ -186,6 +186,20 @@ def test_folders_only_under_allowed_roots_and_no_symlink_out(classroom_lab, tmp_
         )
 
 
+def test_the_presenter_removes_an_allowed_folder_and_students_lose_it(classroom_lab, tmp_path):
+    allowed = tmp_path / "class-data"
+    (allowed / "cats").mkdir(parents=True)
+    policy.allow_folder(PRESENTER, str(allowed))
+    assert allowed.resolve() in policy.allowed_folders(STUDENT)
+    with pytest.raises(NotAllowed):
+        policy.disallow_folder(STUDENT, str(allowed.resolve()))
+    assert policy.disallow_folder(PRESENTER, str(allowed.resolve())) == []
+    with pytest.raises(NotAllowed, match="switched off for students"):
+        policy.check_folder(STUDENT, allowed / "cats")
+    with pytest.raises(NotAllowed, match="FOOLING_LAB_FOLDER_ROOTS"):
+        policy.disallow_folder(PRESENTER, str(allowed.resolve()))
+
+
 # ---- the disk budget --------------------------------------------------------------------------------------
 def _old(path, age_s: float) -> None:
     t = time.time() - age_s
