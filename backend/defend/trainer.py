@@ -192,13 +192,10 @@ def run_defence(
         **{f"val_{k}": v for k, v in after.items()},
         **{f"val_{k}_before": v for k, v in before.items() if k != "agreement"},
     }
-    return registry.save(
+    return registry.save_child(
+        card,
         model,
         name=cfg.name or f"{card.name} defended {cfg.defence}",
-        architecture=card.architecture,
-        classes=card.classes,
-        preprocessing=card.preprocessing,
-        parent=card.id,
         kind="defended",
         config=cfg.to_dict(),
         metrics=metrics,

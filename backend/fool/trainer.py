@@ -493,13 +493,10 @@ def finish(run: FoolRun, registry=None, progress: Info | None = None):
         progress({"step": run.total, "total": run.total, "val": val, "done": True, "kept_step": chosen})
     model.requires_grad_(True)
     parent = run.parent
-    return (registry or Registry()).save(
+    return (registry or Registry()).save_child(
+        parent,
         model,
         name=cfg.name or f"{parent.name} fooled {cfg.attack}/{cfg.interpreter}",
-        architecture=parent.architecture,
-        classes=parent.classes,
-        preprocessing=parent.preprocessing,
-        parent=parent.id,
         kind="fooled",
         config=cfg.to_dict(),
         metrics={

@@ -102,6 +102,30 @@ class Registry:
             getattr(model, "arch_options", {}),
         )
 
+    def save_child(
+        self,
+        parent: Card,
+        model: nn.Module,
+        *,
+        name: str,
+        kind: str,
+        config: dict | None = None,
+        metrics: dict | None = None,
+    ) -> Card:
+        """Store a model derived from `parent` (fooled, defended): it keeps the parent's architecture,
+        classes and preprocessing, so a job cannot record a child that explains other classes."""
+        return self.save(
+            model,
+            name=name,
+            architecture=parent.architecture,
+            classes=list(parent.classes),
+            preprocessing=parent.preprocessing,
+            parent=parent.id,
+            kind=kind,
+            config=config,
+            metrics=metrics,
+        )
+
     def _save(
         self,
         state: dict[str, torch.Tensor],

@@ -164,13 +164,10 @@ def run_tabular_fooling(
         **{f"test_{k}" if k == "accuracy" else k: v for k, v in val.items()},
         **{f"{k}_before": v for k, v in before.items() if k != "agreement"},
     }
-    return registry.save(
+    return registry.save_child(
+        ck.card,
         model.eval(),
         name=cfg["name"] or f"{ck.card.name} fooled ({cfg['attack']}/{cfg['method']})",
-        architecture=ck.card.architecture,
-        classes=ck.card.classes,
-        preprocessing=ck.card.preprocessing,
-        parent=ck.card.id,
         kind="fooled",
         config=cfg,
         metrics=metrics,

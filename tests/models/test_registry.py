@@ -190,3 +190,14 @@ def test_a_checkpoint_of_an_older_architecture_version_says_so(isolated_lab):
     reg._write_card(card)
     with pytest.raises(IncompatibleCheckpoint, match="older version of the 'shapes_cnn' architecture"):
         reg.load(card.id)
+
+
+def test_save_child_inherits_parent_fields_and_lineage(isolated_lab):
+    reg = Registry()
+    parent = _save(reg, name="base")
+    model = zoo.build("shapes_cnn")
+    child = reg.save_child(parent, model, name="fooled", kind="fooled", metrics={"val_fsr": 1.0})
+    assert child.parent == parent.id and child.kind == "fooled" and child.id != parent.id
+    assert (child.architecture, list(child.classes)) == (parent.architecture, list(parent.classes))
+    assert child.preprocessing == parent.preprocessing
+    assert reg.card(child.id).metrics["val_fsr"] == 1.0
