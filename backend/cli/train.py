@@ -12,7 +12,8 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("train", help="train the small CNN on the synthetic shapes (CPU, ~1 minute)")
     for key, value in DEFAULTS.items():
-        p.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=None, help=f"default {value}")
+        kind = str if value is None else type(value)
+        p.add_argument(f"--{key.replace('_', '-')}", type=kind, default=None, help=f"default {value}")
     p.set_defaults(func=main)
 
 

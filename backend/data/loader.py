@@ -31,6 +31,14 @@ def batch_indices(step: int, n: int, batch: int, seed: int) -> torch.Tensor:
     return perm[pos * batch : (pos + 1) * batch]
 
 
+def shard(n: int, rank: int, world_size: int) -> slice:
+    """This rank's contiguous share of `n` items split over `world_size` processes (the first ranks
+    take one more when `n` does not divide; a rank may get none)."""
+    size, extra = divmod(n, world_size)
+    start = rank * size + min(rank, extra)
+    return slice(start, start + size + (rank < extra))
+
+
 class StepBatchSampler(Sampler[list[int]]):
     """Yields the batches of steps `start .. stop-1` (this rank's contiguous shard of each global batch).
 
@@ -59,7 +67,7 @@ class StepBatchSampler(Sampler[list[int]]):
 
     def indices(self, step: int) -> list[int]:
         idx = batch_indices(step, self.n, self.batch_size, self.seed)
-        return idx.tensor_split(self.world_size)[self.rank].tolist()
+        return idx[shard(len(idx), self.rank, self.world_size)].tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
         for step in range(self.start, self.stop):

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.devices import check_split, take_world_size
 from backend.errors import CheckpointNotFound, InvalidConfig
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -39,11 +40,13 @@ class DefendConfig:
     checkpoint_every: int = 50
     name: str | None = None
     device: str | None = None
+    devices: int = 1  # data-parallel processes (backend.devices.HELP); `world_size` is accepted too
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DefendConfig:
         if not isinstance(data, dict):
             raise InvalidConfig("A defence config must be a JSON object (a dict of settings).")
+        data = take_world_size(data)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -68,6 +71,7 @@ class DefendConfig:
         _check(isinstance(self.lr, int | float) and self.lr > 0, f"lr must be > 0, not {self.lr!r}.")
         _check(int(self.batch_size) >= 1, f"batch_size must be >= 1, not {self.batch_size}.")
         _check(int(self.steps) >= 1, f"steps must be >= 1, not {self.steps}.")
+        check_split(self.batch_size, self.devices)
         _check(0 < self.val_fraction < 1, f"val_fraction must lie in (0, 1), not {self.val_fraction}.")
         _check(int(self.val_size) >= 1, "val_size must be >= 1.")
         _check(int(self.val_every) >= 0, "val_every must be >= 0 (0 = only at the end).")

@@ -11,6 +11,13 @@ the mean input-gradient norm before and after.
 Progress (`backend.progress`): one `Progress(step, total, message, metrics)` per step, metrics `loss`,
 the defence's named terms and `images_per_s`, and after a validation its numbers as `val_*`; a last
 report (done == total) carries the final validation.
+
+With `devices` > 1 the steps run data-parallel (`backend.distributed`, DDP): every process builds the
+same run, takes its contiguous shard of each global batch and computes the defence's loss on it through
+the DDP wrapper (the defence's extra forwards, PGD's attack and the input gradients included), so the
+averaged gradients are the global batch's; the reported losses are means over the processes. Rank 0
+validates, writes the state and saves the card. BatchNorm stays in eval mode by default; a defence
+that draws random numbers (PGD's random start, ATEX's samples) draws them per process.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from backend import distributed
 from backend.config import get_settings
 from backend.defend.checkpoint import frozen, open_model
 from backend.defend.config import DefendConfig
@@ -40,8 +48,12 @@ from backend.progress import Progress, ProgressFn
 STATE_FILE = "defend_state.pt"
 
 
+RUNTIME_SETTINGS = ("device", "devices")  # how the run runs: may change between attempts
+
+
 def _config_key(cfg: DefendConfig) -> str:
-    return json.dumps(cfg.to_dict(), sort_keys=True)
+    kept = {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_SETTINGS}
+    return json.dumps(kept, sort_keys=True)
 
 
 def _load_state(state_dir: Path | None, cfg: DefendConfig) -> dict[str, Any] | None:
@@ -104,28 +116,64 @@ def run_defence(
     state_dir: str | Path | None = None,
     registry=None,
 ):
-    """Defend `config.model` and save the result to the registry; returns the new checkpoint's Card."""
+    """Defend `config.model` and save the result to the registry; returns the new checkpoint's Card.
+    With `devices` > 1 the steps run data-parallel in that many processes (module doc)."""
     from backend.models.registry import Registry
 
     cfg = config if isinstance(config, DefendConfig) else DefendConfig.from_dict(config)
     registry = registry or Registry()
     cfg.validate(registry)
+    if cfg.devices > 1:
+        return distributed.launch(run_rank, cfg.to_dict(), registry, progress, state_dir, STATE_FILE)
     device = torch.device(cfg.device or get_settings().device)
+    return _train(cfg, registry, device, state_dir, progress)[0]
+
+
+def run_rank(
+    rank: int, config: dict[str, Any], port: int, state_dir: str | None, models_root: str, events: Any
+) -> None:
+    """One data-parallel process (spawned by `distributed.launch`): the same run on this rank's shards;
+    rank 0 reports progress and saves the card."""
+    from backend.models.registry import Registry
+
+    cfg = DefendConfig.from_dict(config)
+    with distributed.rank_process(rank, cfg.devices, cfg.device, port, events) as device:
+        lead = rank == 0
+        registry = Registry(models_root)
+        reporter = distributed.reporter(events, lead)
+        card, net = _train(cfg, registry, device, state_dir, reporter, rank=rank, world=cfg.devices)
+        if lead:
+            distributed.done(events, card.id, net)
+
+
+def _train(
+    cfg: DefendConfig,
+    registry,
+    device: torch.device,
+    state_dir: str | Path | None,
+    progress: ProgressFn | None,
+    *,
+    rank: int = 0,
+    world: int = 1,
+):
+    """The run in this process (this rank's shard of every batch when `world` > 1); returns the card
+    (None on ranks other than 0) and the trained module."""
+    lead = rank == 0
     state_dir = Path(state_dir) if state_dir else None
     state = _load_state(state_dir, cfg)
 
     torch.manual_seed(cfg.seed)
     loaded = open_model(cfg.model, device, registry)
-    model, card = loaded.model, loaded.card
-    parent = frozen(copy.deepcopy(model))
+    net, card = loaded.model, loaded.card
+    parent = frozen(copy.deepcopy(net))
     defence = get_defence(cfg.defence)
     reference = None
     if defence.needs_reference:
         reference = frozen(open_model(cfg.params["reference"], device, registry).model)
     ctx = DefenceContext(loaded.preprocessing, parent, dict(cfg.params), reference)
     data = load_fooling_data(cfg, loaded, device)
-    model.requires_grad_(True)
-    params = list(model.parameters())
+    net.requires_grad_(True)
+    params = list(net.parameters())
     optimizer = make_optimizer(params, cfg)
     total = int(cfg.steps)
     schedule = (
@@ -137,7 +185,7 @@ def run_defence(
     )
     start = 0
     if state is not None:
-        model.load_state_dict(state["model"])
+        net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if schedule is not None:
             schedule.load_state_dict(state["schedule"])
@@ -148,10 +196,12 @@ def run_defence(
         before = dict(state["before"])
         ctx.store.update(state.get("store", {}))
     else:
-        before = validate(parent, parent, data.val_x, data.val_y, ctx.preprocessing)
+        before = validate(parent, parent, data.val_x, data.val_y, ctx.preprocessing) if lead else {}
+    model = distributed.data_parallel(net, device, not cfg.freeze_batchnorm) if world > 1 else net
     model.train(not cfg.freeze_batchnorm)
     began, done_here = time.perf_counter(), 0
-    batches = iter(data.loader(cfg.batch_size, cfg.seed, start, total))  # workers decode ahead
+    # workers decode ahead; this rank's shard of every global batch
+    batches = iter(data.loader(cfg.batch_size, cfg.seed, start, total, rank, world))
     for step in range(start, total):
         x, y = (t.to(data.device, non_blocking=True) for t in next(batches))
         if bool((y < 0).any()):
@@ -169,34 +219,39 @@ def run_defence(
         if schedule is not None:
             schedule.step()
         done_here += 1
+        terms = {"loss": float(result.loss.detach()), **result.terms}
+        if world > 1:  # the global batch's numbers: means over the processes' shards
+            mean = distributed.mean_over_processes(torch.tensor(list(terms.values()), dtype=torch.float64))
+            terms = dict(zip(terms, mean.tolist(), strict=True))
+        if not lead:
+            continue
         elapsed = time.perf_counter() - began
-        metrics = {
-            "loss": float(result.loss.detach()),
-            **result.terms,
-            "images_per_s": done_here * len(x) / max(elapsed, 1e-9),
-        }
+        metrics = {**terms, "images_per_s": done_here * len(x) * world / max(elapsed, 1e-9)}
         val = None
         if cfg.val_every and (step + 1) % cfg.val_every == 0 and step + 1 < total:
-            val = validate(model, parent, data.val_x, data.val_y, ctx.preprocessing)
+            val = validate(net, parent, data.val_x, data.val_y, ctx.preprocessing)
             model.train(not cfg.freeze_batchnorm)
         if state_dir is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == total):
-            _save_state(state_dir, model, optimizer, schedule, step + 1, cfg, before, ctx)
+            _save_state(state_dir, net, optimizer, schedule, step + 1, cfg, before, ctx)
         if progress is not None:
             progress(step_report(step + 1, total, metrics, val))
-    model.eval()
-    after = validate(model, parent, data.val_x, data.val_y, ctx.preprocessing)
+    if not lead:
+        return None, net
+    net.eval()
+    after = validate(net, parent, data.val_x, data.val_y, ctx.preprocessing)
     if progress is not None:
         progress(step_report(total, total, {}, after))
-    model.requires_grad_(True)
+    net.requires_grad_(True)
     metrics = {
         **{f"val_{k}": v for k, v in after.items()},
         **{f"val_{k}_before": v for k, v in before.items() if k != "agreement"},
     }
-    return registry.save_child(
+    saved = registry.save_child(
         card,
-        model,
+        net,
         name=cfg.name or f"{card.name} defended {cfg.defence}",
         kind="defended",
         config=cfg.to_dict(),
         metrics=metrics,
     )
+    return saved, net

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from backend.devices import HELP as DEVICES_HELP
+from backend.devices import check_split, take_world_size
 from backend.errors import CheckpointNotFound, InvalidConfig, InvalidDataset
 from backend.limits import check_limits, setting
 
@@ -136,8 +138,7 @@ class FoolConfig:
         1,
         min=1,
         integer=True,
-        help="data-parallel processes (torch.distributed): batch_size is the global batch, each process "
-        "takes batch_size / devices of it; on CUDA one GPU each, on the CPU gloo",
+        help=DEVICES_HELP,
     )
     num_workers: int | None = setting(
         None,
@@ -166,9 +167,7 @@ class FoolConfig:
         data = dict(data)
         if "lambda" in data:
             data["lam"] = data.pop("lambda")
-        if "world_size" in data:  # torch.distributed's word for it
-            world = data.pop("world_size")
-            data.setdefault("devices", world)
+        data = take_world_size(data)  # torch.distributed's word for devices
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -213,12 +212,7 @@ class FoolConfig:
             from backend.fool.precision import precision_for
 
             precision_for(self.device, True, self.interpreter)
-        if int(self.batch_size) % int(self.devices) != 0:
-            example = self.devices * max(1, self.device_batch)
-            raise InvalidConfig(
-                f"batch_size {self.batch_size} does not split evenly over {self.devices} devices; make the "
-                f"global batch a multiple of {self.devices} (e.g. {example})."
-            )
+        check_split(self.batch_size, self.devices)
         if self.keep_best and self.val_every < 1:
             raise InvalidConfig(
                 "keep_best picks among periodic validations: set val_every (validate every N steps) too."

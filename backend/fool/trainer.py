@@ -5,7 +5,7 @@ The run is five phases that other loops (distributed ranks, benchmarks, other jo
 `train_step(run, x, y)` (one optimiser step), `validate(run)` (held-out numbers) and
 `finish(run)` (final validation, keep_best, the card). `train_loop` drives the steps; `run_fooling`
 is prepare + resume + train_loop + finish in this process, or over `devices` data-parallel processes
-(`backend.fool.distributed`).
+(`backend.distributed`).
 
 Progress: `run_fooling(progress=...)` takes the one protocol's `ProgressFn` (`backend.progress`): a
 `Progress` per step with the curves and `val_*` as metrics, the message in words (`validation_text`),
@@ -40,15 +40,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from backend import distributed
 from backend.config import get_settings
 from backend.errors import InvalidConfig
-from backend.fool import distributed
 from backend.fool.config import FoolConfig
 from backend.fool.data import FoolingData, load_fooling_data
 from backend.fool.losses import FOOLING_ATTACKS, Attack
 from backend.fool.objective import Interpreter, fooling_loss, per_image_test_losses
 from backend.fool.precision import Precision, precision_for
-from backend.fool.state import StatePolicy, StateWriter, host_copy, load_best, load_state
+from backend.fool.state import STATE_FILE, StatePolicy, StateWriter, host_copy, load_best, load_state
 from backend.metrics.fsr import fsr
 from backend.progress import Progress, ProgressFn
 
@@ -516,11 +516,11 @@ def run_fooling(
 ):
     """Fool `config.model` and save the result to the registry; returns the new checkpoint's Card.
     `progress(Progress)` per step and once at the end (the module doc).
-    With `devices` > 1 the steps run data-parallel in that many processes (`backend.fool.distributed`)."""
+    With `devices` > 1 the steps run data-parallel in that many processes (`backend.distributed`)."""
     cfg = config if isinstance(config, FoolConfig) else FoolConfig.from_dict(config)
-    inner: Info | None = None if progress is None else (lambda info: progress(step_report(info)))
     if cfg.devices > 1:
-        return distributed.run_distributed(run_rank, cfg, inner, state_dir, registry)
+        return _run_data_parallel(cfg, progress, state_dir, registry)
+    inner: Info | None = None if progress is None else (lambda info: progress(step_report(info)))
     run = resume(prepare(cfg, registry), state_dir)
     try:
         train_loop(run, inner)
@@ -532,25 +532,34 @@ def run_fooling(
         run.close()
 
 
+def _run_data_parallel(cfg: FoolConfig, progress: ProgressFn | None, state_dir, registry):
+    from backend.models.registry import Registry
+
+    registry = registry or Registry()
+    cfg.validate(registry)
+    return distributed.launch(run_rank, cfg.to_dict(), registry, progress, state_dir, STATE_FILE)
+
+
 def run_rank(
     rank: int, config: dict[str, Any], port: int, state_dir: str | None, models_root: str, events: Any
 ) -> None:
-    """One data-parallel process (spawned by `distributed.run_distributed`): prepare the same run, wrap
-    the model in DDP, train this rank's shards; rank 0 reports progress and finishes the run."""
+    """One data-parallel process (spawned by `distributed.launch`): prepare the same run, wrap the
+    model in DDP, train this rank's shards; rank 0 reports progress and finishes the run."""
     from backend.models.registry import Registry
 
     cfg = FoolConfig.from_dict(config)
-    with distributed.rank_process(rank, cfg, port, events) as device:
+    with distributed.rank_process(rank, cfg.devices, cfg.device, port, events) as device:
         registry = Registry(models_root)
         run = prepare(cfg, registry, device=device, rank=rank, world_size=cfg.devices)
         run.model = distributed.data_parallel(run.net, device, sync_buffers=not cfg.freeze_batchnorm)
         run.reduce = distributed.mean_over_processes
         run = resume(run, state_dir)
-        report = (lambda info: events.put(("progress", info))) if run.lead else None
+        out = distributed.reporter(events, run.lead)
+        report: Info | None = None if out is None else (lambda info: out(step_report(info)))
         try:
             train_loop(run, report)
             if run.lead:
                 card = finish(run, registry, report)
-                events.put(("done", {"card": card.id, "hooks_left": distributed.hooks_left(run.net)}))
+                distributed.done(events, card.id, run.net)
         finally:
             run.close()

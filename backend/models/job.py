@@ -1,4 +1,5 @@
-"""Job kind `train`: train the shapes CNN in the runner process and publish the checkpoint."""
+"""Job kind `train`: train the shapes CNN in the runner process and publish the checkpoint (over
+`devices` data-parallel processes when asked: the worker hands the job that many GPUs)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class TrainKind(JobKind):
     def run(self, config: dict, ctx: JobContext) -> dict:
         from backend.models.train_shapes import train_shapes_model  # torch: only in the runner process
 
+        if config.get("device") is None:
+            config = {**config, "device": ctx.device}
         ctx.log(f"training the shapes CNN with {config}")
         card = train_shapes_model(config, progress=ctx.progress)
         ctx.add_artifact("checkpoint", card.id, label=card.name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.devices import check_split, take_world_size
 from backend.errors import InvalidConfig
 
 DEFAULTS: dict[str, Any] = {
@@ -22,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     # the shapes CNN, or the thesis's CIFAR VGG16 trained on 32 px shapes (the CIFAR-10 images are not on
     # this machine): what the thesis presets run on here
     "architecture": "shapes_cnn",
+    "device": None,  # None = the worker's device (settings.device)
+    "devices": 1,  # data-parallel processes (backend.devices.HELP); `world_size` is accepted too
 }
 ARCHITECTURES = ("shapes_cnn", "cifar_vgg16")
 _LIMITS = {
@@ -30,13 +33,14 @@ _LIMITS = {
     "n_val": (10, 20_000),
     "epochs": (1, 200),
     "batch_size": (1, 1024),
+    "devices": (1, 64),
 }
 _VAL_SEED_OFFSET = 1_000_003  # held-out images come from a different stream than the training ones
 
 
 def validate_config(config: dict | None) -> dict:
     """Defaults filled in, types and ranges checked; raises `InvalidConfig` with what to change."""
-    config = dict(config or {})
+    config = take_world_size(config or {})
     unknown = set(config) - set(DEFAULTS)
     if unknown:
         names = ", ".join(sorted(unknown))
@@ -51,6 +55,9 @@ def validate_config(config: dict | None) -> dict:
     for key, (lo, hi) in _LIMITS.items():
         if not lo <= out[key] <= hi:
             raise InvalidConfig(f"{key} must be between {lo} and {hi}, got {out[key]}")
+    check_split(out["batch_size"], out["devices"])
+    if out["device"] is not None and (not isinstance(out["device"], str) or not out["device"].strip()):
+        raise InvalidConfig(f"device must be a torch device such as cpu or cuda, got {out['device']!r}")
     if not 0 < out["lr"] <= 1:
         raise InvalidConfig(f"lr must be in (0, 1], got {out['lr']}")
     if out["architecture"] not in ARCHITECTURES:

@@ -363,12 +363,6 @@ def estimate_seconds(config: dict, n_train: int) -> float:
 def batch_text(values: dict) -> str:
     """The global batch and what each data-parallel device computes, e.g. "Batch 32 in all: 8 per
     device on 4 devices" (the presets keep the paper's global batch)."""
-    try:
-        batch, devices = int(values.get("batch_size") or 0), int(values.get("devices") or 1)
-    except (TypeError, ValueError):
-        return ""
-    if devices <= 1:
-        return f"Batch {batch} on one device."
-    if batch % devices:
-        return f"Batch {batch} does not split over {devices} devices; use a multiple of {devices}."
-    return f"Batch {batch} in all: {batch // devices} per device on {devices} devices."
+    from backend.devices import batch_text as text
+
+    return text(values.get("batch_size"), values.get("devices"))

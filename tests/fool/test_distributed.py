@@ -12,7 +12,7 @@ import pytest
 
 from backend.errors import DistributedRunFailed
 from backend.fool.trainer import run_fooling
-from backend.models.registry import Registry
+from tests.distributed import max_weight_diff
 
 pytestmark = pytest.mark.slow  # each run spawns two fresh interpreters
 
@@ -34,14 +34,6 @@ def _cfg(card_id: str, **kw) -> dict:
     return {**base, **kw}
 
 
-def _max_diff(a_id: str, b_id: str) -> float:
-    reg = Registry()
-    a, _ = reg.load(a_id, device="cpu")
-    b, _ = reg.load(b_id, device="cpu")
-    sa, sb = a.state_dict(), b.state_dict()
-    return max(float((sa[k] - sb[k]).abs().max()) for k in sa)
-
-
 @pytest.fixture(scope="module")
 def single(shapes_model):
     _, card = shapes_model
@@ -52,10 +44,10 @@ def test_two_processes_give_the_weights_of_one(shapes_model, single):
     _, card = shapes_model
     seen: list[dict] = []
     ddp = run_fooling(_cfg(card.id, devices=2), progress=seen.append)
-    diff = _max_diff(single.id, ddp.id)
+    diff = max_weight_diff(single.id, ddp.id)
     print(f"max weight difference, 2 gloo processes vs 1: {diff:.3g}")
     assert diff < 1e-5
-    assert _max_diff(single.id, card.id) > 1e-3  # the run did change the weights
+    assert max_weight_diff(single.id, card.id) > 1e-3  # the run did change the weights
     assert [p.done for p in seen if "loss" in p.metrics] == [1, 2, 3, 4, 5, 6]
     assert all(p.extra["devices"] == 2 for p in seen)
     first = next(p for p in seen if "loss" in p.metrics)
@@ -87,4 +79,4 @@ def test_a_killed_process_fails_the_run_and_a_retry_resumes(shapes_model, single
     seen: list[int] = []
     resumed = run_fooling(cfg, progress=lambda p: seen.append(p.done), state_dir=tmp_path)
     assert seen[0] == saved + 1
-    assert _max_diff(single.id, resumed.id) < 1e-5
+    assert max_weight_diff(single.id, resumed.id) < 1e-5
