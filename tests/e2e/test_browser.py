@@ -15,10 +15,6 @@ import io
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,28 +22,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.services.demo import SeedPlan
-from tests.ui.helpers import TINY_SHAPES
+from tests.e2e import served_lab as served
+from tests.e2e.served_lab import CHROMIUM, CHROMIUM_ARGS, QUICK_SEED
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-# The classroom seeding's configs, made small (the worker runs exactly what the plan submits).
-QUICK_SEED = SeedPlan(
-    train=dict(TINY_SHAPES),
-    shapes_fool={"steps": 3, "batch_size": 16, "dataset": {"n": 64}},
-    lite0_fool=None,
-)
 TIMING_NAME = "ui_timing.md"  # written to the artifacts dir; benchmarks/results/ holds recorded runs
 # Records the time of the page's last DOM change; installed just before an action is timed.
 WATCH_JS = """() => {
@@ -58,36 +37,6 @@ WATCH_JS = """() => {
   window.__watch.observe(document.body, what);
   return performance.now();
 }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float = 60.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 PASSPHRASE = "e2e-presenter-words"
@@ -105,55 +54,17 @@ def served_lab(tmp_path_factory):
 
 
 def _served_lab(tmp_path, monkeypatch):
-    from backend.services import demo
-
-    env = dict(os.environ)
-    env |= {
-        "FOOLING_LAB_DATA": str(tmp_path / "data"),
-        "FOOLING_LAB_MODELS": str(tmp_path / "models"),
-        "FOOLING_LAB_DEVICE": "cpu",
-        "FOOLING_LAB_SEED_DEMO": "0",  # the app's sidebar would seed with the full classroom plan
-        "FOOLING_LAB_PRESENTER_PASSPHRASE": PASSPHRASE,
-        "OMP_NUM_THREADS": "1",
-    }
-    env.pop("FOOLING_LAB_QUEUE_URL", None)
-    for name in ("FOOLING_LAB_DATA", "FOOLING_LAB_MODELS", "FOOLING_LAB_DEVICE"):
+    env = served.lab_env(tmp_path, PASSPHRASE, OMP_NUM_THREADS="1")
+    for name in served.LAB_VARS:
         monkeypatch.setenv(name, env[name])  # this process submits the seeding jobs to the same lab
     monkeypatch.setenv("FOOLING_LAB_SEED_DEMO", "1")
     monkeypatch.delenv("FOOLING_LAB_QUEUE_URL", raising=False)
-    port = _free_port()
+    port = served.free_port()
     logs = tmp_path / "logs"
     logs.mkdir()
-    serve = [
-        sys.executable,
-        "-m",
-        "backend",
-        "serve",
-        "--port",
-        str(port),
-        "--address",
-        "127.0.0.1",
-        "--classroom",
-    ]
-    proc = subprocess.Popen(
-        serve,
-        cwd=ROOT,
-        env=env,
-        stdout=open(logs / "serve.log", "w"),  # noqa: SIM115 - lives with the process
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = served.start_server(env, port, logs / "serve.log", timeout=60.0)
     try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health")
-        t0 = time.perf_counter()
-        first_note = demo.advance(QUICK_SEED)  # what the sidebar does on a first start...
-        deadline = time.monotonic() + 240
-        while demo.advance(QUICK_SEED) is not None:  # ...and every few seconds after
-            if time.monotonic() > deadline:
-                pytest.fail(f"demo seeding did not finish: {demo.read_state()}")
-            time.sleep(1.0)
-        seeded_s = time.perf_counter() - t0
-        state = demo.read_state()
+        state, first_note, seeded_s = served.seed(QUICK_SEED)
         from backend.models.registry import Registry
 
         reg = Registry()
@@ -168,7 +79,7 @@ def _served_lab(tmp_path, monkeypatch):
             "data": tmp_path / "data",
         }
     finally:
-        _stop(proc)
+        served.stop_server(proc, timeout=10.0)
 
 
 def _check_seeding(lab: dict) -> None:
