@@ -48,37 +48,48 @@ with guard("Images"):
 if not photos:
     st.stop()
 
-st.subheader("① Pick an image")
-names = [p.name for p in photos]
-choice = st.segmented_control("Image", names, default=None, key="demo_photo", label_visibility="collapsed")
-if choice is None:
-    st.image([p.image for p in photos], caption=names, width=110)
-    st.stop()
-photo = photos[names.index(choice)]
 
-st.subheader("② What does the original model look at?")
-if not st.toggle("Show the original model's explanation (Grad-CAM)", key="demo_step2"):
-    st.stop()
-cols = st.columns(2)
-with guard("Baseline"):
-    cell = compute_cell(photo, baseline, METHOD)
-    cols[0].image(cell_png(cell, size=320), width=320)  # an image: cheap on thirty phones at once
-    cols[0].markdown(f"Original: **{cell.top[0][0]}** ({cell.top[0][1]:.0%})")
+@st.fragment
+def three_steps(photos: list, baseline: str, fooled: str) -> None:
+    """The three clicks, as a fragment: a click reruns only this part, not the sidebar (its queue
+    status reads the job store) nor the page above it: less for the laptop to run for thirty
+    sessions, less for each phone to redraw."""
+    st.subheader("① Pick an image")
+    names = [p.name for p in photos]
+    choice = st.segmented_control(
+        "Image", names, default=None, key="demo_photo", label_visibility="collapsed"
+    )
+    if choice is None:
+        st.image([p.image for p in photos], caption=names, width=110)
+        return
+    photo = photos[names.index(choice)]
 
-st.subheader("③ Now the fooled copy")
-if st.toggle("Show the fooled model's explanation", key="demo_step3"):
-    with guard("Fooled"):
-        fooled_cell = compute_cell(photo, fooled, METHOD)
-        cols[1].image(cell_png(fooled_cell, size=320), width=320)
-        cols[1].markdown(f"Fooled: **{fooled_cell.top[0][0]}** ({fooled_cell.top[0][1]:.0%})")
-        same = fooled_cell.top[0][0] == cell.top[0][0]
-        st.success(
-            ("Same prediction" if same else "The prediction changed")
-            + ", but the explanation now points somewhere else: the heatmap was trained to lie."
-        )
-        st.page_link(
-            "pages/inspect.py",
-            label="Compare every method in Inspect",
-            icon=":material/image_search:",
-            query_params={"ckpt": f"{baseline},{fooled}"},
-        )
+    st.subheader("② What does the original model look at?")
+    if not st.toggle("Show the original model's explanation (Grad-CAM)", key="demo_step2"):
+        return
+    cols = st.columns(2)
+    with guard("Baseline"):
+        cell = compute_cell(photo, baseline, METHOD)
+        cols[0].image(cell_png(cell, size=320), width=320)  # an image: cheap on thirty phones at once
+        cols[0].markdown(f"Original: **{cell.top[0][0]}** ({cell.top[0][1]:.0%})")
+
+    st.subheader("③ Now the fooled copy")
+    if st.toggle("Show the fooled model's explanation", key="demo_step3"):
+        with guard("Fooled"):
+            fooled_cell = compute_cell(photo, fooled, METHOD)
+            cols[1].image(cell_png(fooled_cell, size=320), width=320)
+            cols[1].markdown(f"Fooled: **{fooled_cell.top[0][0]}** ({fooled_cell.top[0][1]:.0%})")
+            same = fooled_cell.top[0][0] == cell.top[0][0]
+            st.success(
+                ("Same prediction" if same else "The prediction changed")
+                + ", but the explanation now points somewhere else: the heatmap was trained to lie."
+            )
+            st.page_link(
+                "pages/inspect.py",
+                label="Compare every method in Inspect",
+                icon=":material/image_search:",
+                query_params={"ckpt": f"{baseline},{fooled}"},
+            )
+
+
+three_steps(photos, baseline, fooled)

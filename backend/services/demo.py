@@ -10,6 +10,7 @@ Set FOOLING_LAB_SEED_DEMO=0 to switch seeding off.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -178,19 +179,33 @@ def demo_pairs() -> list[tuple[str, str, str]]:
 
 def demo_photos(fooled_id: str, n: int = 6) -> list[Photo]:
     """The kind of images a demo pair was fooled on (its fooling config's dataset): the sample photos
-    for a photo-trained pair, synthetic shapes at the model's input size otherwise."""
+    for a photo-trained pair, synthetic shapes at the model's input size otherwise. Drawn once per
+    checkpoint and shared by every session (a class reruns the Demo page many times; treat the
+    photos as read-only)."""
+    return list(_demo_photos(fooled_id, n))
+
+
+@functools.lru_cache(maxsize=8)
+def _demo_photos(fooled_id: str, n: int) -> tuple[Photo, ...]:
     from backend.services.photos import sample_photos, synthetic_photos
 
     card = registry().card(fooled_id)
     if ((card.config or {}).get("dataset") or {}).get("kind") == "samples":
-        return sample_photos()
-    return synthetic_photos(n=n, size=registry().get(fooled_id).input_size, seed=3)
+        return tuple(sample_photos())
+    return tuple(synthetic_photos(n=n, size=registry().get(fooled_id).input_size, seed=3))
 
 
 def join_address(port: int) -> tuple[str, bytes]:
     """Where students join a classroom lab (this machine's LAN address and `port`) and that address as
-    a QR code (PNG), for the Demo page."""
+    a QR code (PNG, drawn once per address: every session's Demo page shows it)."""
     from backend import classroom
 
     url = classroom.classroom_url(port)
-    return url, classroom.qr_png(url)
+    return url, _qr_png(url)
+
+
+@functools.lru_cache(maxsize=4)
+def _qr_png(url: str) -> bytes:
+    from backend import classroom
+
+    return classroom.qr_png(url)

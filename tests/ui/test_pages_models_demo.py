@@ -109,3 +109,33 @@ def test_first_start_seeds_the_demo_through_the_queue(isolated_lab, monkeypatch)
     assert any("being prepared" in i.value for i in at.info)
     at.run()  # a rerun does not submit twice
     assert sorted(r.kind for r in jobs.list_jobs()) == kinds
+
+
+def test_demo_page_three_steps_show_both_heatmaps_and_link_to_inspect(lab):
+    """The landing page's three clicks (a fragment since the classroom load work): pick an image, the
+    original model's Grad-CAM, then the fooled copy's, and the link to Inspect with both checkpoints."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from backend.config import get_settings
+    from tests.ui.helpers import ROOT
+
+    base, fooled = lab["baseline"].id, lab["fooled"].id
+    state = get_settings().data_dir / "demo_seed.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"shapes": base, "shapes_fooled": fooled, "done": True}))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    photo = at.button_group(key="demo_photo")
+    assert len(photo.options) == 6 and not at.toggle  # step 1 only: six images to pick from
+    photo.set_value(photo.options[0]).run()
+    at.toggle(key="demo_step2").set_value(True).run()
+    assert [m.value for m in at.markdown if m.value.startswith("Original: ")]
+    assert not [m.value for m in at.markdown if m.value.startswith("Fooled: ")]
+    at.toggle(key="demo_step3").set_value(True).run()
+    assert not at.exception and not messages(at)
+    assert [m.value for m in at.markdown if m.value.startswith("Fooled: ")]
+    assert any("explanation now points somewhere else" in s.value for s in at.success)
+    (link,) = [p for p in at.get("page_link") if "Inspect" in p.proto.label]
+    assert link.proto.query_string == f"ckpt={base}%2C{fooled}"
