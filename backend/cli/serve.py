@@ -20,6 +20,14 @@ from backend.config import REPO_ROOT
 
 STOP_TIMEOUT_S = 15.0
 MAX_WORKER_RESTARTS = 5
+# The app process imports what the pages compute with (torch, the explainers: ~5-9 s on a laptop CPU)
+# before it starts listening, then runs streamlit's own command line. Otherwise the first visitor's
+# page pays for the imports, and every session opened meanwhile waits behind them.
+PRELOAD = (
+    "import runpy\n"
+    "import backend.services.demo, backend.services.inspect, backend.services.take_home\n"
+    "runpy.run_module('streamlit', run_name='__main__', alter_sys=True)\n"
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,8 +81,8 @@ def classroom_env(args: argparse.Namespace) -> dict | None:
 def streamlit_command(args: argparse.Namespace) -> list[str]:
     cmd = [
         sys.executable,
-        "-m",
-        "streamlit",
+        "-c",
+        PRELOAD,
         "run",
         str(REPO_ROOT / "app.py"),
         "--server.port",
