@@ -7,6 +7,7 @@ import streamlit as st
 
 from backend.services import defend as svc
 from backend.services.figures import line_chart
+from backend.services.form_fields import batch_text
 from pages._form import render, set_values
 from pages._ui import ensure_routed, follow_job, guard, pick_checkpoint, pick_run, session
 
@@ -35,11 +36,14 @@ with train_tab:
     prefix = f"def_p_{defence}"
     form_fields = svc.fields(defence, base)
 
+    run_fields = svc.run_fields()
+
     def apply_preset() -> None:
         chosen = st.session_state.get(f"def_preset_{defence}")
         if chosen:
             config = svc.preset_config(chosen)
             set_values(prefix, form_fields, config.get("params", {}))
+            set_values("def_run", run_fields, config)
             st.session_state.update(
                 {k: config[c] for k, c in (("def_steps", "steps"), ("def_lr", "lr")) if c in config}
             )
@@ -52,6 +56,8 @@ with train_tab:
         on_change=apply_preset,
     )
     preset = st.session_state.get(f"def_preset_{defence}")
+    run = render(run_fields, "def_run", svc.form_context(base))
+    st.caption(batch_text(run))
     with st.form("def_train"):
         values = render(form_fields, prefix, svc.form_context(base))
         a, b, c = st.columns(3)
@@ -62,7 +68,7 @@ with train_tab:
     if submitted:
         with guard("Not submitted"):
             config = svc.build_train_config(
-                base, defence, values, preset, steps=int(steps), lr=float(lr), name=name or None
+                base, defence, values, preset, run, steps=int(steps), lr=float(lr), name=name or None
             )
             st.session_state["def_job"] = svc.submit("defend", config, session=session())
             st.success(f"Defence job `{st.session_state['def_job']}` queued.")

@@ -14,6 +14,7 @@ import streamlit as st
 
 from backend.services import fool_form as svc
 from backend.services.figures import heatmap_figure
+from backend.services.form_fields import batch_text
 from pages import _form as form
 from pages._ui import ensure_routed, guard, pick_checkpoint, session
 
@@ -167,7 +168,7 @@ with st.expander("Advanced: interpreter parameters, layer, normalisation, optimi
     interpreter_values = form.render(interp_fields, f"f_ip_{interpreter}", ctx, columns=4)
     st.markdown("**Run**")
     values |= form.render([f for f in FIELDS if f.advanced], "f", ctx, columns=4)
-st.caption(svc.batch_text(values))
+st.caption(batch_text(values))
 
 
 def config() -> dict:

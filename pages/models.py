@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from backend.services import model_cards, policy
+from backend.services import job_follow, model_cards, policy
 from backend.services import models as svc
 from backend.services.checkpoints import list_cards
 from backend.services.figures import tree_figure
-from pages._ui import ensure_routed, guard, is_presenter, session
+from backend.services.form_fields import batch_text
+from pages._form import render
+from pages._ui import ensure_routed, follow_job, guard, is_presenter, session
 
 ensure_routed()
 
@@ -84,6 +86,16 @@ if presenter:
                     f.getvalue(), f.name, architecture=arch, name=up_name, classes=classes, session=session()
                 )
                 st.success(f"Registered {new.name} ({new.id}).")
+
+    with st.expander("Train the shapes CNN", icon=":material/model_training:"):
+        values = render(svc.train_fields(), "tr", svc.form_context(), columns=4)
+        st.caption(batch_text(values))
+        if st.button("Train", key="tr_submit", type="primary"):
+            with guard("Not submitted"):
+                config = svc.build_train_config(values)
+                st.session_state["tr_job"] = job_follow.submit("train", config, session=session())
+                st.success(f"Training job `{st.session_state['tr_job']}` queued.")
+        follow_job("tr_job", 1.5)
 
 cards = []
 with guard("Registry"):

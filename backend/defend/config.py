@@ -72,6 +72,7 @@ class DefendConfig:
         _check(int(self.batch_size) >= 1, f"batch_size must be >= 1, not {self.batch_size}.")
         _check(int(self.steps) >= 1, f"steps must be >= 1, not {self.steps}.")
         check_split(self.batch_size, self.devices)
+        self.devices = int(self.devices)
         _check(0 < self.val_fraction < 1, f"val_fraction must lie in (0, 1), not {self.val_fraction}.")
         _check(int(self.val_size) >= 1, "val_size must be >= 1.")
         _check(int(self.val_every) >= 0, "val_every must be >= 0 (0 = only at the end).")

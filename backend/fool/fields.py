@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend import devices
 from backend.forms import FieldSpec, fields_of_dataclass
 
 DRAWN_ELSEWHERE = ("model", "dataset", "attack_params", "interpreter_params")
@@ -159,13 +160,7 @@ def _overrides() -> dict[str, dict[str, Any]]:
             "help": "Empty = the worker's device; e.g. cpu, cuda, cuda:1.",
             **adv,
         },
-        "devices": {
-            "label": "Devices (data-parallel processes)",
-            "min": 1,
-            "help": "torch.distributed over this many GPUs (or CPU processes with device cpu); the "
-            "batch size is the global batch, split evenly: each device computes batch / devices.",
-            **adv,
-        },
+        "devices": {"label": devices.LABEL, "min": 1, "help": devices.FORM_HELP, **adv},
         "num_workers": {
             "kind": "int",
             "optional": True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.devices import check_split, take_world_size
+from backend.devices import MAX_DEVICES, check_split, take_world_size
 from backend.errors import InvalidConfig
 
 DEFAULTS: dict[str, Any] = {
@@ -33,7 +33,7 @@ _LIMITS = {
     "n_val": (10, 20_000),
     "epochs": (1, 200),
     "batch_size": (1, 1024),
-    "devices": (1, 64),
+    "devices": (1, MAX_DEVICES),
 }
 _VAL_SEED_OFFSET = 1_000_003  # held-out images come from a different stream than the training ones
 

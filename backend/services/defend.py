@@ -50,6 +50,15 @@ def fields(defence: str, base: str) -> list:
     return out
 
 
+def run_fields(batch_size: int | None = None) -> list:
+    """Batch size (the global batch), devices and device: how the defence's steps run
+    (`backend.devices.run_fields`; the default batch is DefendConfig's)."""
+    from backend.defend.config import DefendConfig
+    from backend.devices import run_fields as fields_of_run
+
+    return fields_of_run(batch_size or DefendConfig.batch_size)
+
+
 def form_context(base: str):
     from backend.forms import FormContext
 
@@ -87,15 +96,20 @@ def defended_children(base: str) -> list[str]:
     return [c.id for c in sorted(cards, key=lambda c: c.created_at)]
 
 
-def build_train_config(model: str, defence: str, params: dict, preset: str | None = None, **settings) -> dict:
-    """The `defend` job's config (preset, then the form's raw values coerced by their fields), validated
-    by the job kind (`InvalidConfig` says what to change)."""
+def build_train_config(
+    model: str, defence: str, params: dict, preset: str | None = None, run: dict | None = None, **settings
+) -> dict:
+    """The `defend` job's config (preset, then the form's raw values coerced by their fields: the
+    defence's `params`, the `run` settings of `run_fields`), validated by the job kind (`InvalidConfig`
+    says what to change)."""
     from backend.forms import coerce_all
     from backend.jobs.kinds import get_kind
 
     values = coerce_all(fields(defence, model), params)
     config: dict[str, Any] = {"preset": preset} if preset else {}
     config.update({"model": model, "defence": defence, "params": values})
+    if run:
+        config.update({k: v for k, v in coerce_all(run_fields(), run).items() if v is not None})
     config.update({k: v for k, v in settings.items() if v is not None})
     return get_kind("defend").validate(config)
 

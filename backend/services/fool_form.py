@@ -358,11 +358,3 @@ def estimate_seconds(config: dict, n_train: int) -> float:
     step = seconds_per_step(cfg.model, cfg.interpreter, cfg.batch_size, cfg.softplus_beta)
     steps = cfg.total_steps(n_train)
     return step * steps + step / 3 * max(1, round(n_train * cfg.val_fraction / cfg.batch_size))
-
-
-def batch_text(values: dict) -> str:
-    """The global batch and what each data-parallel device computes, e.g. "Batch 32 in all: 8 per
-    device on 4 devices" (the presets keep the paper's global batch)."""
-    from backend.devices import batch_text as text
-
-    return text(values.get("batch_size"), values.get("devices"))

@@ -63,3 +63,11 @@ def run_values(
     images = int(values["images"])
     dataset = own_dataset(card_id, None, images, seed)
     return values | {"params": params, "images": images, "dataset": dataset}
+
+
+def batch_text(values: dict) -> str:
+    """A form's global batch and what each data-parallel device computes, e.g. "Batch 32 in all: 8 per
+    device on 4 devices" (the fool, train and defend forms; the presets keep the paper's global batch)."""
+    from backend.devices import batch_text as text
+
+    return text(values.get("batch_size"), values.get("devices"))

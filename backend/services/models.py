@@ -23,6 +23,48 @@ def architectures() -> list[str]:
     return [name for name, spec in ARCHITECTURES.items() if spec.preprocessing is not None]
 
 
+def train_fields() -> list:
+    """The `train` job's settings as form fields (shapes CNN or the thesis's CIFAR VGG16 on the shapes),
+    limits from `backend.models.train_config`, the run settings (global batch, devices, device) from
+    `backend.devices.run_fields`."""
+    from backend.devices import run_fields
+    from backend.forms import FieldSpec
+    from backend.models.train_config import _LIMITS, ARCHITECTURES, DEFAULTS
+
+    def number(name: str, label: str) -> FieldSpec:
+        lo, hi = _LIMITS[name]
+        return FieldSpec(name, "int", DEFAULTS[name], label=label, min=lo, max=hi)
+
+    return [
+        FieldSpec("architecture", "choice", DEFAULTS["architecture"], choices=ARCHITECTURES),
+        number("size", "Image size (px)"),
+        number("epochs", "Epochs"),
+        number("n_train", "Training images"),
+        number("n_val", "Held-out images"),
+        FieldSpec("lr", "float", DEFAULTS["lr"], label="Learning rate", min=1e-6, max=1.0, format="%.1e"),
+        FieldSpec("seed", "int", DEFAULTS["seed"], label="Seed", min=0),
+        FieldSpec("name", "text", None, label="Name (optional)", optional=True),
+        *run_fields(DEFAULTS["batch_size"]),
+    ]
+
+
+def form_context():
+    """The train form's context: no checkpoint yet, so no classes or layers to choose from."""
+    from backend.forms import FormContext
+
+    return FormContext(classes=[])
+
+
+def build_train_config(values: dict) -> dict:
+    """The `train` job's config from the form's raw values (coerced by `train_fields`), validated by
+    the job kind (`InvalidConfig` says what to change)."""
+    from backend.forms import coerce_all
+    from backend.jobs.kinds import get_kind
+
+    config = {k: v for k, v in coerce_all(train_fields(), values).items() if v is not None}
+    return get_kind("train").validate(config)
+
+
 def lineage_tree(cards: list[Card] | None = None) -> tuple[list[str], list[str], list[str]]:
     """(ids, labels, parents) for a tree chart; a card whose parent is gone becomes a root."""
     cards = list_cards(None) if cards is None else cards

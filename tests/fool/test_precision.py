@@ -69,7 +69,7 @@ def test_a_bf16_fooling_run_moves_the_weights(shapes_model):
 
 
 def test_the_form_shows_the_global_and_the_per_device_batch():
-    from backend.services.fool_form import batch_text
+    from backend.services.form_fields import batch_text
 
     assert batch_text({"batch_size": 32, "devices": 4}) == "Batch 32 in all: 8 per device on 4 devices."
     assert batch_text({"batch_size": 8, "devices": 1}) == "Batch 8 on one device."
