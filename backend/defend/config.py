@@ -41,6 +41,7 @@ class DefendConfig:
     name: str | None = None
     device: str | None = None
     devices: int = 1  # data-parallel processes (backend.devices.HELP); `world_size` is accepted too
+    num_workers: int | None = None  # image-decoding DataLoader workers; None = from the CPU count
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DefendConfig:
@@ -78,6 +79,10 @@ class DefendConfig:
         _check(int(self.val_every) >= 0, "val_every must be >= 0 (0 = only at the end).")
         _check(self.grad_clip is None or self.grad_clip > 0, "grad_clip must be > 0 (or empty for none).")
         _check(int(self.checkpoint_every) >= 1, "checkpoint_every must be >= 1.")
+        _check(
+            self.num_workers is None or int(self.num_workers) >= 0,
+            "num_workers must be >= 0 (0 = decode in the training process), or empty for the CPU count.",
+        )
         _check(
             isinstance(self.dataset, dict), "dataset must be a spec such as {'kind': 'shapes', 'n': 4096}."
         )

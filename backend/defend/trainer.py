@@ -48,7 +48,7 @@ from backend.progress import Progress, ProgressFn
 STATE_FILE = "defend_state.pt"
 
 
-RUNTIME_SETTINGS = ("device", "devices")  # how the run runs: may change between attempts
+RUNTIME_SETTINGS = ("device", "devices", "num_workers")  # how the run runs: may change between attempts
 
 
 def _config_key(cfg: DefendConfig) -> str:

@@ -92,16 +92,13 @@ def load_images(
     spec: dict, checkpoint: Checkpoint, limit: int, device: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to `limit` images (N, 3, H, W) and labels (N,) of a dataset spec, normalised as `checkpoint`
-    wants them. Labels are indices into the checkpoint's classes, -1 = unlabelled.
+    wants them. Labels are indices into the checkpoint's classes, -1 = unlabelled. Decoded by DataLoader
+    worker processes (`backend.data.loader.load_all`; none for in-memory data such as the shapes).
     """
     from backend.data.datasets import build_dataset
+    from backend.data.loader import load_all
 
     dataset = build_dataset(spec, checkpoint.image_preprocessing, checkpoint.classes)
-    xs, ys = [], []
-    for i in range(min(limit, len(dataset))):
-        x, y, _ = dataset[i]
-        xs.append(x)
-        ys.append(int(y))
-    if not xs:
+    if len(dataset) == 0 or limit < 1:
         raise InvalidConfig("The dataset holds no images; choose another one.")
-    return torch.stack(xs).to(device), torch.tensor(ys, device=device)
+    return load_all(dataset, limit, device)

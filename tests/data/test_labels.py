@@ -229,3 +229,24 @@ def test_detect_and_decoys_use_the_checkpoints_own_kind_of_images(shapes_model, 
     assert shapes["kind"] == "shapes" and shapes["size"] == 64
     with pytest.raises(InvalidConfig, match="not shapes: test it on its own kind of images"):
         detect.validate({"suspect": lite0_card.id, "dataset": {"kind": "shapes", "n": 4}})
+
+
+def test_detection_and_decoy_images_come_through_the_loader_workers_unchanged(tmp_path, shapes_model):
+    """`detect.inputs.load_images` (detect, decoys, defence measurements) decodes a folder with DataLoader
+    workers and gives the dataset's own images and labels, in its order."""
+    from backend.data.loader import default_workers
+    from backend.detect.inputs import load_images
+    from backend.models.registry import Registry
+
+    _, card = shapes_model
+    names = {0: "circle", 1: "square", 2: "triangle", 3: "cross", 4: "ring"}
+    root, _ = _shapes_zip(tmp_path, names, n=12)
+    spec = {"kind": "folder", "path": str(root)}
+    checkpoint = Registry().get(card.id, device="cpu")
+    ds = build_dataset(spec, checkpoint.image_preprocessing, checkpoint.classes)
+    assert default_workers(ds) >= 1  # a folder is decoded by worker processes
+    x, y = load_images(spec, checkpoint, 10, "cpu")
+    assert x.shape[0] == 10 and torch.equal(x, torch.stack([ds[i][0] for i in range(10)]))
+    assert y.tolist() == [ds[i][1] for i in range(10)]
+    with pytest.raises(InvalidConfig, match="no images"):
+        load_images(spec, checkpoint, 0, "cpu")
