@@ -181,7 +181,7 @@ def held_out_metrics(
     return {
         "accuracy": float((pred[labelled] == y[labelled]).float().mean()) if labelled.any() else None,
         "agreement": float((pred == pred0).float().mean()),
-        "fsr": fsr(t, attack.name) if len(t) else None,
+        "fsr": fsr(t, attack.criterion(attack_cfg)) if len(t) else None,
         "test_loss": float(t.mean()) if len(t) else None,
         "fsr_images": int(len(t)),
         "n": int(len(y)),

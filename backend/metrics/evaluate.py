@@ -162,8 +162,8 @@ def evaluate(
             t_fooled = per_image_test_losses(model, baseline, x, labels, **kwargs)[weights]
             t_base = per_image_test_losses(baseline, baseline, x, labels, **kwargs)[weights]
             report["fsr"].setdefault(method, {})[column] = {
-                "fooled": fsr(t_fooled, fc.attack) if len(t_fooled) else None,
-                "baseline": fsr(t_base, fc.attack) if len(t_base) else None,
+                "fooled": fsr(t_fooled, attack.criterion(attack_cfg)) if len(t_fooled) else None,
+                "baseline": fsr(t_base, attack.criterion(attack_cfg)) if len(t_base) else None,
                 "images": int(len(t_fooled)),
                 "test_loss_fooled": t_fooled.tolist(),
                 "test_loss_baseline": t_base.tolist(),

@@ -24,6 +24,9 @@ RF: dict[str, tuple[float, float]] = {
     "com_point": (0.0, 0.1),
     # min-max-normalised heatmap within 0.05 mean squared error of the target
     "target_heatmap": (0.0, 0.05),
+    # the same attack judged as the thesis measures it (Pasliev2020 Table 3.2, Pearson correlation with
+    # the target): t_i = 1 - PCC, so PCC >= 0.5 (the attack's `criterion` "pcc")
+    "target_heatmap_pcc": (0.0, 0.5),
     # tables (both tabular attacks): the protected attributes' share of the row's |attribution| at most 2%
     "protected_share": (0.0, 0.02),
 }

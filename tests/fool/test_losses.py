@@ -11,6 +11,7 @@ import torch
 from backend.errors import InvalidConfig
 from backend.fool.losses import FOOLING_ATTACKS, classification_loss
 from backend.fool.masks import MASKS, corner_mask, frame_code_mask, frame_mask, resolve_mask
+from backend.metrics.fsr import fsr
 
 
 def test_frame_masks_follow_the_papers():
@@ -99,6 +100,27 @@ def test_com_point_distance_and_target_heatmap():
     assert target.loss([tcfg["target_tensor"][None]], {}, tcfg).item() == pytest.approx(0.0)
     with pytest.raises(InvalidConfig, match="constant"):
         target.setup({"target": np.ones((4, 4))}, 16, 5)
+
+
+def test_target_heatmap_is_judged_by_mse_or_by_the_thesis_correlation():
+    """A cross at half height: the thesis's PCC counts it (PCC 1), our MSE bar 0.05 does not (0.059);
+    a blank map with one hot pixel fails both."""
+    target = FOOLING_ATTACKS["target_heatmap"]
+    mse_cfg = target.setup({"target": "cross"}, 64, 5)
+    pcc_cfg = target.setup({"target": "cross", "criterion": "pcc"}, 64, 5)
+    cross = mse_cfg["target_tensor"]
+    blank = torch.zeros(64, 64)
+    blank[0, 0] = 1.0
+    maps = [torch.stack([0.5 * cross, blank])]
+    t_mse = target.test_loss(maps, {}, mse_cfg)
+    t_pcc = target.test_loss(maps, {}, pcc_cfg)
+    assert t_mse[0].item() == pytest.approx(0.25 * cross.mean().item())  # 0.059
+    assert t_pcc[0].item() == pytest.approx(0.0, abs=1e-6)
+    assert (target.criterion(mse_cfg), target.criterion(pcc_cfg)) == ("target_heatmap", "target_heatmap_pcc")
+    assert fsr(t_mse, target.criterion(mse_cfg)) == 0.0
+    assert fsr(t_pcc, target.criterion(pcc_cfg)) == 0.5
+    with pytest.raises(InvalidConfig, match="criterion"):
+        target.setup({"target": "cross", "criterion": "ssim"}, 64, 5)
 
 
 def test_active_test_loss_ranges_from_unfooled_to_swapped():
