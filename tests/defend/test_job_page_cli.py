@@ -64,6 +64,10 @@ def test_defend_evaluate_job_publishes_tables_the_page_reads(shapes_model, defen
     assert svc.fooling_rows(result) == [] and "ROAD accuracy" in ctx.artifacts[0][1]
 
 
+def captions(at) -> list[str]:
+    return [c.value for c in at.caption]
+
+
 @pytest.fixture
 def defend_page(tmp_path, monkeypatch, shapes_model):
     from streamlit.testing.v1 import AppTest
@@ -106,6 +110,9 @@ def test_defend_page_builds_each_form_from_the_registry_and_queues_a_job(defend_
     (queued,) = jobs.list_jobs(kind="defend")
     assert queued.config["model"] == card.id and queued.config["defence"] == "pgd_l2"
     assert queued.config["params"]["epsilon"] == 0.25 and queued.config["steps"] == 7
+    assert queued.config["devices"] == 1 and "Batch 32 on one device." in captions(at)
+    at.number_input(key="def_run_devices").set_value(2).run()  # data-parallel: both batches shown
+    assert "Batch 32 in all: 16 per device on 2 devices." in captions(at)
     at.selectbox(key="def_defence").set_value("jacobian").run()
     at.selectbox(key="def_preset_jacobian").set_value("zeng-jacobian").run()  # the preset fills the form
     assert at.number_input(key="def_p_jacobian_lam").value == 0.5

@@ -61,6 +61,19 @@ def test_models_upload_checks_rename_and_delete_with_cache(lab, app_page, tiny_s
         assert len(cache) == 0
 
 
+def test_models_page_trains_from_a_form_with_devices_and_both_batches(lab, app_page):
+    at = app_page("pages/models.py")
+    assert "Batch 32 on one device." in [c.value for c in at.caption]
+    at.number_input(key="tr_devices").set_value(4).run()
+    assert "Batch 32 in all: 8 per device on 4 devices." in [c.value for c in at.caption]
+    at.number_input(key="tr_epochs").set_value(1)
+    at.button(key="tr_submit").click().run()
+    assert not messages(at), messages(at)
+    (queued,) = jobs.list_jobs(kind="train")
+    assert (queued.config["devices"], queued.config["epochs"], queued.config["batch_size"]) == (4, 1, 32)
+    assert queued.config["device"] is None  # the worker's device: the job waits for 4 free GPUs
+
+
 def test_router_has_every_page_and_sidebar_status(lab, app_page):
     from streamlit.testing.v1 import AppTest
 
