@@ -60,3 +60,18 @@ def test_the_builder_refuses_an_empty_class_folder(two_classes, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidDataset, match="holds no images"):
         build_pair_folder(two_classes[0], tmp_path / "empty", tmp_path / "out", n=2)
+
+
+def test_the_pairs_command_writes_d_fool_and_names_its_dataset_spec(two_classes, tmp_path, capsys):
+    import json
+
+    from backend.__main__ import main
+
+    out = tmp_path / "dfool"
+    args = ["pairs", *map(str, two_classes), str(out), "--n", "3", "--size", "48", "--mode", "paste"]
+    assert main(args) == 0
+    spec = json.loads(capsys.readouterr().out.split("dataset spec: ", 1)[1])
+    assert spec == {"kind": "folder", "path": str(out.resolve()), "unlabelled": True}
+    assert sorted(p.name for p in out.iterdir()) == ["pair-00000.jpg", "pair-00001.jpg", "pair-00002.jpg"]
+    assert Image.open(out / "pair-00000.jpg").size == (48, 48)
+    assert main(["pairs", str(two_classes[0]), str(tmp_path / "none"), str(tmp_path / "x")]) == 2
