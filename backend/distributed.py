@@ -131,7 +131,8 @@ def data_parallel(model: torch.nn.Module, device: torch.device, sync_buffers: bo
 
 
 def mean_over_processes(t: torch.Tensor) -> torch.Tensor:
-    """The mean of `t` over all processes (a copy; every process gets the same value)."""
+    """The mean of `t` over all processes (a copy; every process gets the same value). `t` lives on the
+    process's device: NCCL reduces GPU tensors only."""
     t = t.clone()
     dist.all_reduce(t)
     return t / dist.get_world_size()

@@ -221,7 +221,8 @@ def _train(
         done_here += 1
         terms = {"loss": float(result.loss.detach()), **result.terms}
         if world > 1:  # the global batch's numbers: means over the processes' shards
-            mean = distributed.mean_over_processes(torch.tensor(list(terms.values()), dtype=torch.float64))
+            values = torch.tensor(list(terms.values()), dtype=torch.float64, device=device)  # NCCL: GPU
+            mean = distributed.mean_over_processes(values)
             terms = dict(zip(terms, mean.tolist(), strict=True))
         if not lead:
             continue

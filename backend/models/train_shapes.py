@@ -114,7 +114,8 @@ def _train(
             opt.step()
             sched.step()
         if world > 1:
-            summed = distributed.mean_over_processes(torch.tensor([total_loss], dtype=torch.float64))
+            mine_sum = torch.tensor([total_loss], dtype=torch.float64, device=device)  # NCCL: on the GPU
+            summed = distributed.mean_over_processes(mine_sum)
             total_loss = float(summed[0]) * world
         if rank != 0:
             continue
