@@ -79,7 +79,9 @@ INSPECT_STEPS = ("inspect open", "grid ready", "first heatmap", "whole grid")
 # ---- what a process tree costs ------------------------------------------------------------------------
 class ProcessTreeMeter:
     """CPU seconds and resident memory of a process and all its descendants, sampled from /proc
-    (descendants in their own process group count: playwright starts chromium detached)."""
+    (descendants in their own process group count: playwright starts chromium detached). A process
+    that has exited counts through its parent's "children's time" (a closed browser context's
+    renderer is reaped by chromium), so a sample is the tree's total so far."""
 
     def __init__(self, root: int, every_s: float = 0.5):
         self.root, self.every_s = root, every_s
@@ -88,17 +90,18 @@ class ProcessTreeMeter:
         self._thread: threading.Thread | None = None
         self._tick = os.sysconf("SC_CLK_TCK")
         self._page = os.sysconf("SC_PAGE_SIZE")
-        self._seen: dict[int, float] = {}  # pid -> last cpu seconds (exited processes keep theirs)
+        self._cpu = 0.0
 
     def _sample(self) -> int:
-        stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+        stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, own + reaped children's cpu seconds)
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 stat = (entry / "stat").read_text()
                 fields = stat[stat.rindex(")") + 2 :].split()
-                stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / self._tick)
+                cpu = sum(int(v) for v in fields[11:15]) / self._tick  # utime stime cutime cstime
+                stats[int(entry.name)] = (int(fields[1]), cpu)
             except (OSError, ValueError, IndexError):
                 continue
         tree, grew = {self.root}, True
@@ -106,9 +109,9 @@ class ProcessTreeMeter:
             more = {pid for pid, (parent, _) in stats.items() if parent in tree} - tree
             tree |= more
             grew = bool(more)
+        self._cpu = max(self._cpu, sum(stats[pid][1] for pid in tree & stats.keys()))
         rss = 0
         for pid in tree & stats.keys():
-            self._seen[pid] = stats[pid][1]
             try:
                 rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * self._page
             except (OSError, ValueError, IndexError):
@@ -117,7 +120,7 @@ class ProcessTreeMeter:
 
     def cpu_seconds(self) -> float:
         self._sample()
-        return sum(self._seen.values())
+        return self._cpu
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):

@@ -15,9 +15,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from backend.services.demo import SeedPlan
-from tests.ui.helpers import TINY_SHAPES
+if TYPE_CHECKING:  # the load benchmark's browser process imports this module: no torch there
+    from backend.services.demo import SeedPlan
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -30,12 +31,20 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-# The classroom seeding's configs, made small (the worker runs exactly what the plan submits).
-QUICK_SEED = SeedPlan(
-    train=dict(TINY_SHAPES),
-    shapes_fool={"steps": 3, "batch_size": 16, "dataset": {"n": 64}},
-    lite0_fool=None,
-)
+
+
+def quick_seed() -> SeedPlan:
+    """The classroom seeding's configs, made small (the worker runs exactly what the plan submits)."""
+    from backend.services.demo import SeedPlan
+    from tests.ui.helpers import TINY_SHAPES
+
+    return SeedPlan(
+        train=dict(TINY_SHAPES),
+        shapes_fool={"steps": 3, "batch_size": 16, "dataset": {"n": 64}},
+        lite0_fool=None,
+    )
+
+
 # What this process must share with the served lab to submit the seeding jobs to its queue.
 LAB_VARS = ("FOOLING_LAB_DATA", "FOOLING_LAB_MODELS", "FOOLING_LAB_DEVICE")
 
@@ -104,12 +113,13 @@ def stop_server(proc: subprocess.Popen, timeout: float = 20.0) -> None:
             proc.wait(5)
 
 
-def seed(plan: SeedPlan = QUICK_SEED, timeout: float = 240.0) -> tuple[dict, str | None, float]:
+def seed(plan: SeedPlan | None = None, timeout: float = 240.0) -> tuple[dict, str | None, float]:
     """Seed the served lab like a classroom first start: what the sidebar does (`demo.advance`) once,
     then every second until done. This process's environment must name the lab (`LAB_VARS`) and have
     FOOLING_LAB_SEED_DEMO=1. Returns (the seeding state, the first sidebar note, seconds)."""
     from backend.services import demo
 
+    plan = plan or quick_seed()
     t0 = time.perf_counter()
     first_note = demo.advance(plan)
     deadline = time.monotonic() + timeout

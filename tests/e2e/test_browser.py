@@ -23,7 +23,9 @@ import pytest
 from PIL import Image
 
 from tests.e2e import served_lab as served
-from tests.e2e.served_lab import CHROMIUM, CHROMIUM_ARGS, QUICK_SEED
+from tests.e2e.served_lab import CHROMIUM, CHROMIUM_ARGS
+
+QUICK_SEED = served.quick_seed()
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
