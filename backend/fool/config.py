@@ -68,6 +68,14 @@ class FoolConfig:
         help="map normalisation before the loss; empty = the paper's for the interpreter",
     )
     lam: float = setting(1.0, min=0, label="lambda", help="weight of the fooling term: L = L_C + lambda L_F")
+    lam_start: float | None = setting(
+        None,
+        min=0,
+        label="lambda at the start",
+        help="lambda for the first lam_start_steps steps, then lam: a large one finds a hard manipulation "
+        "(Active's swap on some models), the smaller one keeps it while the accuracy recovers; empty = lam",
+    )
+    lam_start_steps: int = setting(0, min=0, integer=True, help="how many steps use lam_start")
     classification: str = setting(
         "labels", choices=CLASSIFICATION_TERMS, help="what keeps the predictions (L_C)"
     )
@@ -87,6 +95,13 @@ class FoolConfig:
         help="end with the weights of the best periodic validation (highest FSR, then agreement) instead "
         "of the last step's: some attacks peak and fall back (centre-mass on full LRP). Needs val_every; "
         "the validation images then also chose the weights, so judge the result on other images.",
+    )
+    max_accuracy_drop: float | None = setting(
+        None,
+        min=0,
+        max=1,
+        help="keep_best: validations whose accuracy fell at most this far below the original's (a share: "
+        "0.03 = 3 points; Active: c1's and c2's own accuracy, else top-1) beat all others; empty = no limit",
     )
     optimizer: str = setting("adam", choices=OPTIMIZERS)
     lr: float = setting(1e-6, min=0, min_exclusive=True, label="lr (the learning rate)")
@@ -184,6 +199,12 @@ class FoolConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def lam_at(self, step: int) -> float:
+        """lambda of the step after `step` steps: lam_start during the first lam_start_steps, then lam."""
+        if self.lam_start is not None and step < self.lam_start_steps:
+            return float(self.lam_start)
+        return float(self.lam)
+
     def total_steps(self, n_train: int) -> int:
         if self.steps is not None:
             return self.steps
@@ -268,4 +289,3 @@ _UNLABELLED = (
     "Unlabelled images need classification='original_predictions' or 'keep_probs_*' "
     "(keep the original model's predictions), or images in class folders named after the model's classes."
 )
-

@@ -53,6 +53,17 @@ def _overrides() -> dict[str, dict[str, Any]]:
             **adv,
         },
         "lam": {"label": "lambda (fooling weight)", "min": 0.0, "format": "%.4g"},
+        "lam_start": {
+            "kind": "float",
+            "optional": True,
+            "label": "lambda for the first steps",
+            "min": 0.0,
+            "format": "%.4g",
+            "help": "Empty = lambda throughout. A larger one finds a hard manipulation (Active's swap on "
+            "some models); lambda then keeps it while the accuracy recovers.",
+            **adv,
+        },
+        "lam_start_steps": {"label": "Steps with that lambda", "min": 0, **adv},
         "classification": {
             "choices": CLASSIFICATION_TERMS,
             "label": "Classification term",
@@ -76,6 +87,16 @@ def _overrides() -> dict[str, dict[str, Any]]:
             "label": "Keep the best validated weights",
             "help": "End with the weights of the validation with the highest FSR (then agreement), not "
             "the last step's: some attacks peak and fall back. Needs periodic validation.",
+        },
+        "max_accuracy_drop": {
+            "kind": "float",
+            "optional": True,
+            "label": "Keep only weights whose accuracy fell at most (share)",
+            "min": 0.0,
+            "max": 1.0,
+            "help": "With 'Keep the best': validations within this accuracy loss (0.03 = 3 points; "
+            "Active: each of its two classes' own accuracy) come first, then the highest FSR.",
+            **adv,
         },
         "optimizer": {"choices": OPTIMIZERS, "label": "Optimizer", **adv},
         "lr": {"label": "Learning rate", "min": 0.0, "format": "%.2e"},

@@ -98,6 +98,11 @@ class Attack:
         """Per-image weight of the penalty (1 everywhere for passive attacks)."""
         return torch.ones(labels.shape[0], device=labels.device)
 
+    def guarded_classes(self, cfg: dict[str, Any]) -> list[int]:
+        """Classes whose own accuracy this attack puts at risk (Active: c1 and c2): a run's accuracy
+        limit (`max_accuracy_drop`) guards each of them; none = it guards top-1."""
+        return []
+
     def reference(self, originals: list[torch.Tensor], cfg: dict[str, Any]) -> dict[str, torch.Tensor]:
         """What the loss needs from the frozen original model's normalised heatmaps."""
         return {}
@@ -448,6 +453,9 @@ class Active(Attack):
         if cfg["images"] == "unlabelled":
             return (labels < 0).float()
         return ((labels == cfg["c1"]) | (labels == cfg["c2"])).float()
+
+    def guarded_classes(self, cfg):
+        return [cfg["c1"], cfg["c2"]]
 
     def reference(self, originals, cfg):
         return {"h0_c1": originals[0], "h0_c2": originals[1]}

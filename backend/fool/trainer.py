@@ -167,19 +167,20 @@ def held_out_metrics(
         pred = torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
         pred0 = torch.cat([original(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
     labelled = y >= 0
+    judged = attack.weights(y, attack_cfg).bool()  # only these images' maps are needed
     t = per_image_test_losses(
         model,
         original,
-        x,
-        y,
+        x[judged],
+        y[judged],
         attack=attack,
         attack_cfg=attack_cfg,
         interpreter=interpreter,
         batch_size=batch_size,
     )
-    t = t[attack.weights(y, attack_cfg).bool().cpu()]
     return {
         "accuracy": float((pred[labelled] == y[labelled]).float().mean()) if labelled.any() else None,
+        "accuracy_drop": accuracy_drop(pred, pred0, y, attack.guarded_classes(attack_cfg)),
         "agreement": float((pred == pred0).float().mean()),
         "fsr": fsr(t, attack.criterion(attack_cfg)) if len(t) else None,
         "test_loss": float(t.mean()) if len(t) else None,
@@ -189,9 +190,26 @@ def held_out_metrics(
     }
 
 
-def _score(val: dict[str, Any]) -> tuple[float, float]:
-    """keep_best's order: higher FSR, then higher agreement (None counts as 0)."""
-    return (val.get("fsr") or 0.0, val.get("agreement") or 0.0)
+def accuracy_drop(
+    pred: torch.Tensor, pred0: torch.Tensor, labels: torch.Tensor, guarded: list[int]
+) -> float | None:
+    """How far the accuracy fell below the original's on the labelled images: the worst of the guarded
+    classes' own accuracies (Active: c1, c2), or top-1 when the attack guards none. None without labels."""
+    groups = [labels == c for c in guarded] or [labels >= 0]
+    drops = [
+        float((pred0[g] == labels[g]).float().mean() - (pred[g] == labels[g]).float().mean())
+        for g in groups
+        if g.any()
+    ]
+    return max(drops) if drops else None
+
+
+def _score(val: dict[str, Any], limit: float | None = None) -> tuple[bool, float, float]:
+    """keep_best's order: within the accuracy limit (when there is one and the validation measured it),
+    then higher FSR, then higher agreement (None counts as 0)."""
+    drop = val.get("accuracy_drop")
+    within = limit is None or drop is None or drop <= limit + 1e-9
+    return (within, val.get("fsr") or 0.0, val.get("agreement") or 0.0)
 
 
 @dataclass
@@ -201,8 +219,8 @@ class Best:
     step: int
     val: dict[str, Any]
 
-    def beaten_by(self, val: dict[str, Any]) -> bool:
-        return _score(val) > _score(self.val)
+    def beaten_by(self, val: dict[str, Any], limit: float | None = None) -> bool:
+        return _score(val, limit) > _score(self.val, limit)
 
 
 @dataclass
@@ -379,7 +397,7 @@ def train_step(run: FoolRun, x: torch.Tensor, y: torch.Tensor) -> dict[str, floa
             attack=run.attack,
             attack_cfg=run.attack_cfg,
             interpreter=run.interpreter,
-            lam=cfg.lam,
+            lam=cfg.lam_at(run.step),
             classification=cfg.classification,
             weight_norm=_global_weight_norm(run) if run.world_size > 1 else None,
         )
@@ -460,7 +478,7 @@ def train_loop(run: FoolRun, progress: Info | None = None) -> None:
         )
         if cfg.val_every and step % cfg.val_every == 0 and step < run.total:
             info["val"] = validate(run)
-            if cfg.keep_best and (run.best is None or run.best.beaten_by(info["val"])):
+            if cfg.keep_best and (run.best is None or run.best.beaten_by(info["val"], cfg.max_accuracy_drop)):
                 run.best = Best(step, info["val"])
                 assert run.writer is not None
                 run.writer.submit_best(step, host_copy(run.net.state_dict()))
@@ -479,7 +497,8 @@ def finish(run: FoolRun, registry=None, progress: Info | None = None):
     chosen, batch = run.total, cfg.device_batch
     judge = (run.original, run.data, run.attack, run.attack_cfg)
     if cfg.keep_best and run.best is not None:  # chosen on the validation images...
-        if _score(run.best.val) > _score(held_out_metrics(model, *judge, run.judged, batch)):
+        last = held_out_metrics(model, *judge, run.judged, batch)
+        if _score(run.best.val, cfg.max_accuracy_drop) > _score(last, cfg.max_accuracy_drop):
             assert run.writer is not None and run.folder is not None
             run.writer.flush()
             model.load_state_dict(load_best(run.folder, run.best.step))

@@ -107,9 +107,7 @@ def _heatmaps(model, x, labels, interp: Interpreter, batch: int) -> torch.Tensor
     return torch.cat(out)
 
 
-def evaluate(
-    config: dict[str, Any], progress: ProgressFn | None = None, registry=None
-) -> dict:
+def evaluate(config: dict[str, Any], progress: ProgressFn | None = None, registry=None) -> dict:
     """Compute the report; `progress(Progress(done, total, message))` after each (model, interpreter)."""
     from backend.models.registry import Registry
 
@@ -251,12 +249,8 @@ def format_report(report: dict) -> str:
     ]
     ids = [m["id"] for m in report["models"]]
     for key in ("top1", "top5", "agreement"):
-        base = report["accuracy"]["baseline"][key]
-        lines.append(
-            key.ljust(16)
-            + f"{100 * base:.1f}".rjust(width)
-            + "".join(f"{100 * report['accuracy'][i][key]:.1f}".rjust(width) for i in ids)
-        )
+        row = [report["accuracy"]["baseline"][key], *(report["accuracy"][i][key] for i in ids)]
+        lines.append(key.ljust(16) + "".join(_percent(v, "n/a").rjust(width) for v in row))
     lines.append(
         "prob. MSE".ljust(16)
         + "0".rjust(width)
@@ -266,7 +260,7 @@ def format_report(report: dict) -> str:
         per = report["accuracy"][i].get("per_class")
         if per:
             pairs = ", ".join(
-                f"class {k}: {100 * per['baseline'][k]:.1f} -> {100 * per['fooled'][k]:.1f}"
+                f"class {k}: {_percent(per['baseline'][k])} -> {_percent(per['fooled'][k])}"
                 for k in per["fooled"]
             )
             lines.append(f"{c} per-class accuracy: {pairs}")
@@ -286,6 +280,12 @@ def _source_lines(report: dict) -> list[str]:
     base = report["accuracy"]["baseline"]
     lines.append(f"Baseline top-1 {_pct(base['top1'])}, top-5 {_pct(base['top5'])}")
     return [*lines, ""]
+
+
+def _percent(value: float, none: str = "n/a (no labelled image of it)") -> str:
+    """An accuracy in %, or `none` for NaN: no labelled image (of that class), e.g. only two-object
+    images."""
+    return none if value != value else f"{100 * value:.1f}"
 
 
 def _pct(value: float) -> str:

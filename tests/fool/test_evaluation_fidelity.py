@@ -86,6 +86,12 @@ def test_active_on_images_without_two_object_pairs_says_so(shapes_model):
     assert cell["fooled"] is None and cell["baseline"] is None and cell["images"] == 0
     text = format_report(report)
     assert "nan" not in text and "no FSR: none of these images is one of the unlabelled two-object" in text
+    # only two-object images: an FSR, but no labelled image of either class for the per-class accuracy
+    pairs = {"kind": "shapes", "n": 8, "seed": 3, "pair": ["circle", "triangle"], "pair_fraction": 1.0}
+    report = evaluate({"baseline": card.id, "fooled": fooled.id, "dataset": pairs}, registry=Registry())
+    assert report["fsr"]["gradcam"]["active/gradcam"]["images"] == 8
+    text = format_report(report)
+    assert "nan" not in text and "class 0: n/a (no labelled image of it)" in text
 
 
 def test_one_map_per_method_what_is_optimised_is_what_detection_and_inspect_see(shapes_model):
