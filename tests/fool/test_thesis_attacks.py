@@ -41,3 +41,28 @@ def test_centre_of_mass_moves_to_the_top_left_corner(shapes_model_32):
     assert cell["fooled"] >= 0.8, cell["fooled"]
     before, after = _top1(report, fooled)
     assert after >= before - 0.03, (before, after)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+@pytest.mark.slow
+def test_target_heatmap_draws_the_cross(shapes_model_32):
+    """Pasliev2020 §3.4: the gradient map correlates with the cross (the thesis: PCC 0.16 -> 0.80).
+
+    Judged by the preset's criterion, the thesis's PCC >= 0.5, not by our stricter default MSE <= 0.05
+    (which the preset does not reach: MSE 0.19 -> 0.11); on fresh images its top-1 cost is 3.5 points
+    (the preset's comment).
+    """
+    _, card = shapes_model_32
+    report, fooled = _fool_and_evaluate(card, "shapes-target_heatmap-gradient")
+    assert fooled.config["attack_params"]["criterion"] == "pcc"
+    cell = report["fsr"]["gradient"]["target_heatmap/gradient"]
+    pcc_before = 1 - _mean(cell["test_loss_baseline"])
+    pcc_after = 1 - _mean(cell["test_loss_fooled"])
+    assert cell["baseline"] <= 0.05, cell["baseline"]
+    assert pcc_before <= 0.3 and pcc_after >= 0.6, (pcc_before, pcc_after)
+    assert cell["fooled"] >= 0.8, cell["fooled"]
+    before, after = _top1(report, fooled)
+    assert after >= before - 0.03, (before, after)
