@@ -147,7 +147,7 @@ def main() -> int:
         classes = list(registry.card(base).classes)
         results[seed] = measure(base, args.preset, args.pair_images, args.single_images, overrides)
         print(seed, results[seed], flush=True)
-    write(results, args, classes)
+        write(results, args, classes)  # after each seed: a long run that is stopped keeps what it measured
     return 0 if all(passes(r) for r in results.values()) else 1
 
 

@@ -85,7 +85,7 @@ def test_active_fooling_swaps_the_two_classes_explanations(shapes_model):
     report, fooled = _fool_and_evaluate(card, "shapes-active-gradcam", ["gradcam"], ACTIVE_EVAL)
     cell = report["fsr"]["gradcam"]["active/gradcam"]
     assert len(cell["test_loss_fooled"]) == 500  # the two-object images only
-    assert cell["fooled"] >= 0.5, cell["fooled"]
+    assert cell["fooled"] >= 0.8, cell["fooled"]
     assert cell["baseline"] <= 0.05, cell["baseline"]
     per_class = report["accuracy"][fooled.id]["per_class"]
     for c in (0, 2):

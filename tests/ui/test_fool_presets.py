@@ -59,7 +59,12 @@ def test_the_preset_says_what_it_set_and_active_sets_its_classes(lab, app_page):
     at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
     at.selectbox(key="f_preset").set_value("shapes-active-gradcam").run()
     shown = {row["setting"]: row["value"] for row in at.dataframe[0].value.to_dict("records")}
-    assert shown["lam"] == "20.0" and shown["attack"] == "active" and "attack_params" in shown
+    assert (
+        shown["lam"] == "6.0"
+        and shown["lam_start"] == "60.0"
+        and shown["attack"] == "active"
+        and "attack_params" in shown
+    )
     assert at.selectbox(key="f_ap_active_c1").value == 0
     assert at.selectbox(key="f_ap_active_c2").value == 2  # circle and triangle, not the default square
     assert at.selectbox(key="f_ap_active_images").value == "unlabelled"
