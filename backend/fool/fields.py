@@ -95,7 +95,8 @@ def _overrides() -> dict[str, dict[str, Any]]:
             "min": 0.0,
             "max": 1.0,
             "help": "With 'Keep the best': validations within this accuracy loss (0.03 = 3 points; "
-            "Active: each of its two classes' own accuracy) come first, then the highest FSR.",
+            "Active: each of its two classes' own accuracy) come first, then the highest FSR; when none is "
+            "within it, the weights that lost least accuracy.",
             **adv,
         },
         "optimizer": {"choices": OPTIMIZERS, "label": "Optimizer", **adv},

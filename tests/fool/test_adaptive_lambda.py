@@ -67,3 +67,14 @@ def test_keep_best_with_an_accuracy_limit_prefers_weights_within_it():
     assert not best.beaten_by(within)  # without a limit: the higher FSR
     assert best.beaten_by(within, 0.03)
     assert not Best(100, within).beaten_by({"fsr": 0.99, "agreement": 1.0, "accuracy_drop": 0.05}, 0.03)
+
+
+def test_keep_best_outside_the_limit_prefers_the_smallest_accuracy_loss():
+    """No validation within the limit: the one that lost least accuracy wins, not the highest FSR."""
+    swapped_but_broken = Best(300, {"fsr": 0.95, "agreement": 0.5, "accuracy_drop": 0.22})
+    recovered = {"fsr": 0.84, "agreement": 0.8, "accuracy_drop": 0.035}
+    assert swapped_but_broken.beaten_by(recovered, 0.03)
+    assert not Best(1200, recovered).beaten_by(swapped_but_broken.val, 0.03)
+    within = {"fsr": 0.10, "agreement": 0.9, "accuracy_drop": 0.01}
+    assert Best(1200, recovered).beaten_by(within, 0.03)  # anything within the limit still comes first
+    assert not swapped_but_broken.beaten_by(recovered)  # without a limit: the higher FSR, as before
