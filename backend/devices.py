@@ -65,11 +65,12 @@ def batch_text(batch_size: Any, devices: Any) -> str:
     return f"Batch {batch} in all: {batch // n} per device on {n} devices."
 
 
-def run_fields(batch_size: int = 32) -> list[FieldSpec]:
-    """The form fields of a run that may go data-parallel: the global batch, devices, device (the
-    train and defend forms; the fool form derives the same from FoolConfig with this wording)."""
+def run_fields(batch_size: int = 32, max_batch: int = 4096) -> list[FieldSpec]:
+    """The form fields of a run that may go data-parallel: the global batch (up to the job's own
+    limit), devices, device (the train and defend forms; the fool form derives the same from
+    FoolConfig with this wording)."""
     return [
-        FieldSpec("batch_size", "int", batch_size, label="Batch size (global)", min=1, max=4096),
+        FieldSpec("batch_size", "int", batch_size, label="Batch size (global)", min=1, max=max_batch),
         FieldSpec("devices", "int", 1, label=LABEL, help=FORM_HELP, min=1, max=MAX_DEVICES),
         FieldSpec(
             "device",

@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "devices": 1,  # data-parallel processes (backend.devices.HELP); `world_size` is accepted too
 }
 ARCHITECTURES = ("shapes_cnn", "cifar_vgg16")
-_LIMITS = {
+LIMITS = {  # also the train form's ranges (backend.services.models.train_fields)
     "size": (32, 256),
     "n_train": (50, 100_000),
     "n_val": (10, 20_000),
@@ -47,12 +47,12 @@ def validate_config(config: dict | None) -> dict:
         raise InvalidConfig(f"Unknown train options: {names}; known: {', '.join(DEFAULTS)}")
     out = {**DEFAULTS, **config}
     try:
-        for key in ("seed", *_LIMITS):
+        for key in ("seed", *LIMITS):
             out[key] = int(out[key])
         out["lr"] = float(out["lr"])
     except (TypeError, ValueError) as err:
         raise InvalidConfig(f"Train options must be numbers: {err}") from err
-    for key, (lo, hi) in _LIMITS.items():
+    for key, (lo, hi) in LIMITS.items():
         if not lo <= out[key] <= hi:
             raise InvalidConfig(f"{key} must be between {lo} and {hi}, got {out[key]}")
     check_split(out["batch_size"], out["devices"])

@@ -29,10 +29,10 @@ def train_fields() -> list:
     `backend.devices.run_fields`."""
     from backend.devices import run_fields
     from backend.forms import FieldSpec
-    from backend.models.train_config import _LIMITS, ARCHITECTURES, DEFAULTS
+    from backend.models.train_config import ARCHITECTURES, DEFAULTS, LIMITS
 
     def number(name: str, label: str) -> FieldSpec:
-        lo, hi = _LIMITS[name]
+        lo, hi = LIMITS[name]
         return FieldSpec(name, "int", DEFAULTS[name], label=label, min=lo, max=hi)
 
     return [
@@ -44,7 +44,7 @@ def train_fields() -> list:
         FieldSpec("lr", "float", DEFAULTS["lr"], label="Learning rate", min=1e-6, max=1.0, format="%.1e"),
         FieldSpec("seed", "int", DEFAULTS["seed"], label="Seed", min=0),
         FieldSpec("name", "text", None, label="Name (optional)", optional=True),
-        *run_fields(DEFAULTS["batch_size"]),
+        *run_fields(DEFAULTS["batch_size"], max_batch=LIMITS["batch_size"][1]),
     ]
 
 
