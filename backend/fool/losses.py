@@ -265,16 +265,16 @@ class ComPoint(Attack):
 class TargetHeatmap(Attack):
     """Pasliev2020 §3.4: MSE between the (normalised) explanation and any target image, min-max scaled.
 
-    The FSR judges each image by one of two criteria (`criterion`): "mse", the training loss itself
-    within R_f [0, 0.05] (ours, the default), or "pcc", the thesis's own measure (its Table 3.2: mean
-    Pearson correlation with the target 0.16 -> 0.80) as t_i = 1 - PCC within [0, 0.5], i.e. PCC >= 0.5.
-    The MSE bar is the stricter: a map shaped like the cross but not flat on its bars (PCC 0.8) still
-    has an MSE near 0.08.
+    The FSR judges each image by one of two criteria (`criterion`): "pcc", the thesis's own measure (its
+    Table 3.2: mean Pearson correlation with the target 0.16 -> 0.80) as t_i = 1 - PCC within [0, 0.5],
+    i.e. PCC >= 0.5 (the default: the thesis judges this attack by correlation with the target and sets
+    no threshold, 0.5 is ours; no paper defines an MSE bar), or "mse", the training loss itself within [0, 0.05] (ours, stricter: a
+    map shaped like the cross but not flat on its bars, PCC 0.8, still has an MSE near 0.08).
     """
 
     name, label = "target_heatmap", "Target heatmap"
     description = "Makes the explanation look like any target picture you give it (Pasliev2020 §3.4)."
-    CRITERIA = ("mse", "pcc")
+    CRITERIA = ("pcc", "mse")
     form = (
         FieldSpec(
             "target",
@@ -286,12 +286,12 @@ class TargetHeatmap(Attack):
         FieldSpec(
             "criterion",
             "choice",
-            "mse",
+            "pcc",
             label="Success criterion (FSR)",
             choices=CRITERIA,
             labels={
-                "mse": "MSE to the target at most 0.05 (ours, the default)",
-                "pcc": "Pearson correlation with the target at least 0.5 (the thesis's measure)",
+                "pcc": "Pearson correlation with the target at least 0.5 (the thesis's measure, default)",
+                "mse": "MSE to the target at most 0.05 (ours, stricter)",
             },
             help="How an image counts as fooled; training always minimises the MSE (Pasliev2020 §3.4).",
         ),

@@ -14,7 +14,7 @@ import torch
 from backend.errors import UnknownMethod
 
 # Closed intervals from Heo2019 §4 / Krishna2021 §4.2. `com_point` and `target_heatmap` are not in the papers:
-# their intervals are ours, stated here so an FSR can be reported for every attack.
+# their intervals are ours (for the target heatmap: a threshold on the thesis's PCC), stated here so an FSR can be reported for every attack.
 RF: dict[str, tuple[float, float]] = {
     "location": (0.0, 0.2),
     "topk": (0.0, 0.3),
@@ -22,11 +22,11 @@ RF: dict[str, tuple[float, float]] = {
     "active": (0.5, 2.0),
     # centre of mass within 10% of the image diagonal of the chosen point
     "com_point": (0.0, 0.1),
-    # min-max-normalised heatmap within 0.05 mean squared error of the target
-    "target_heatmap": (0.0, 0.05),
-    # the same attack judged as the thesis measures it (Pasliev2020 Table 3.2, Pearson correlation with
-    # the target): t_i = 1 - PCC, so PCC >= 0.5 (the attack's `criterion` "pcc")
+    # the target heatmap judged as the thesis measures it (Pasliev2020 Table 3.2, Pearson correlation
+    # with the target): t_i = 1 - PCC, so PCC >= 0.5 (the attack's default `criterion`, "pcc")
     "target_heatmap_pcc": (0.0, 0.5),
+    # ours, stricter (`criterion` "mse"): min-max-normalised heatmap within 0.05 MSE of the target
+    "target_heatmap": (0.0, 0.05),
     # tables (both tabular attacks): the protected attributes' share of the row's |attribution| at most 2%
     "protected_share": (0.0, 0.02),
 }

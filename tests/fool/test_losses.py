@@ -106,8 +106,8 @@ def test_target_heatmap_is_judged_by_mse_or_by_the_thesis_correlation():
     """A cross at half height: the thesis's PCC counts it (PCC 1), our MSE bar 0.05 does not (0.059);
     a blank map with one hot pixel fails both."""
     target = FOOLING_ATTACKS["target_heatmap"]
-    mse_cfg = target.setup({"target": "cross"}, 64, 5)
-    pcc_cfg = target.setup({"target": "cross", "criterion": "pcc"}, 64, 5)
+    mse_cfg = target.setup({"target": "cross", "criterion": "mse"}, 64, 5)
+    pcc_cfg = target.setup({"target": "cross"}, 64, 5)  # the thesis's measure is the default
     cross = mse_cfg["target_tensor"]
     blank = torch.zeros(64, 64)
     blank[0, 0] = 1.0
@@ -116,6 +116,7 @@ def test_target_heatmap_is_judged_by_mse_or_by_the_thesis_correlation():
     t_pcc = target.test_loss(maps, {}, pcc_cfg)
     assert t_mse[0].item() == pytest.approx(0.25 * cross.mean().item())  # 0.059
     assert t_pcc[0].item() == pytest.approx(0.0, abs=1e-6)
+    assert pcc_cfg["criterion"] == "pcc"
     assert (target.criterion(mse_cfg), target.criterion(pcc_cfg)) == ("target_heatmap", "target_heatmap_pcc")
     assert fsr(t_mse, target.criterion(mse_cfg)) == 0.0
     assert fsr(t_pcc, target.criterion(pcc_cfg)) == 0.5
