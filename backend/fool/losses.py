@@ -268,8 +268,9 @@ class TargetHeatmap(Attack):
     The FSR judges each image by one of two criteria (`criterion`): "pcc", the thesis's own measure (its
     Table 3.2: mean Pearson correlation with the target 0.16 -> 0.80) as t_i = 1 - PCC within [0, 0.5],
     i.e. PCC >= 0.5 (the default: the thesis judges this attack by correlation with the target and sets
-    no threshold, 0.5 is ours; no paper defines an MSE bar), or "mse", the training loss itself within [0, 0.05] (ours, stricter: a
-    map shaped like the cross but not flat on its bars, PCC 0.8, still has an MSE near 0.08).
+    no threshold, 0.5 is ours; no paper defines an MSE bar), or "mse", the training loss itself within
+    [0, 0.05] (ours, stricter: a map shaped like the cross but not flat on its bars, PCC 0.8, still has
+    an MSE near 0.08).
     """
 
     name, label = "target_heatmap", "Target heatmap"

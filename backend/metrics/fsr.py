@@ -14,7 +14,8 @@ import torch
 from backend.errors import UnknownMethod
 
 # Closed intervals from Heo2019 §4 / Krishna2021 §4.2. `com_point` and `target_heatmap` are not in the papers:
-# their intervals are ours (for the target heatmap: a threshold on the thesis's PCC), stated here so an FSR can be reported for every attack.
+# their intervals are ours (for the target heatmap, by default a threshold on the thesis's PCC), stated here
+# so an FSR can be reported for every attack.
 RF: dict[str, tuple[float, float]] = {
     "location": (0.0, 0.2),
     "topk": (0.0, 0.3),
