@@ -220,7 +220,8 @@ _SHAPES = {
     # Target heatmap (§3.4), judged by the thesis's measure (criterion "pcc", the default: Pearson
     # correlation with the cross >= 0.5); our stricter MSE <= 0.05 is NOT reached (MSE 0.19 -> 0.11).
     # lam 9.25: PCC-FSR 0% -> 100% on the run's 256 held-out images, top-1 94.1 -> 94.1 there; on 512
-    # fresh images mean PCC 0.20 -> 0.69 (thesis 0.16 -> 0.80), 98% with PCC >= 0.5, but top-1 96.5 -> 93.0 (-3.5).
+    # fresh images mean PCC 0.20 -> 0.69 (thesis 0.16 -> 0.80), 98% with PCC >= 0.5,
+    # but top-1 96.5 -> 93.0 (-3.5).
     # The map changes abruptly with lambda (16,384 images, 1500 steps; run's 256 / fresh 512): lam 7:
     # PCC-FSR 5%, PCC 0.38, top-1 -1.6 fresh; 8.5: 78%, PCC 0.54, -2.4; 10: 99%, PCC 0.74, -4.5; lam 3:
     # PCC 0.26. 1500 steps, 55-190 s on the shared 2-core CPU.
