@@ -1,7 +1,13 @@
-"""A classroom at once (a benchmark, not a test): N browser sessions against one served app.
+"""A classroom at once (a benchmark, not a test): N student sessions against one served app.
 
-    python benchmarks/classroom_load.py [--sessions 10,20,30] [--arrival-gap 2] [--nice 10]
-        [--out benchmarks/results/classroom_load.md] [--lab DIR]
+    python benchmarks/classroom_load.py [--client browser|protocol] [--sessions 10,20,30]
+        [--arrival-gap 2] [--nice 10] [--out benchmarks/results/classroom_load.md] [--lab DIR]
+
+`--client browser` (the default): each student is a Playwright context in one chromium, so the
+simulated phones' frontends run on this machine too. `--client protocol`: each student speaks
+Streamlit's websocket protocol directly (`benchmarks/streamlit_client.py`, no browser) and does the
+same journey, so what is timed is what the server delivers; its section goes at the top of the
+results file, above the browser mode's.
 
 Serves the lab like `./lab app --classroom` (on loopback) over a temporary lab (or `--lab DIR`, kept
 and reused: seeding costs a minute), seeds the demo pair through the queue (a small shapes model and a
@@ -12,7 +18,7 @@ pick a sample photo with the two checkpoints and four methods; and the same N se
 cache). Per run it reports p50 / p95 time to the first heatmap on Inspect (from clicking the link
 until the first cell image has loaded) and to the whole grid, each step's median, errors (error
 boxes, exceptions, timeouts: each printed with the step it happened in), the server's CPU (all its
-processes: app, worker, runners) and peak memory, and the browsers' CPU.
+processes: app, worker, runners) and peak memory, and the students' CPU (browsers or protocol clients).
 
 What the students' devices do is not the laptop's work, but here they share its 2 cores. So that the
 laptop's share is what is measured, the harness (playwright's driver and chromium: the students)
@@ -38,7 +44,7 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -76,6 +82,9 @@ POLL_MS = 100
 # Steps timed per student, in order (the Demo page, then Inspect from the Demo page's link).
 DEMO_STEPS = ("open", "pick image", "original", "fooled")
 INSPECT_STEPS = ("inspect open", "grid ready", "first heatmap", "whole grid")
+# The Demo page's step toggles (pages/home.py), by their labels.
+STEP2_TOGGLE = "Show the original model's explanation (Grad-CAM)"
+STEP3_TOGGLE = "Show the fooled model's explanation"
 
 
 # ---- what a process tree costs ------------------------------------------------------------------------
@@ -148,6 +157,27 @@ class SessionResult:
     grid_s: float | None = None
     demo_s: float | None = None
     errors: list[str] = field(default_factory=list)
+    images: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)  # protocol: what -> (url, bytes)
+    grid_caption: str = ""  # protocol: Inspect's "Grid ready: ..." line
+    step: str = "open"  # the last step done (or the first, before any)
+    mark: float = 0.0  # when it ended
+
+    def begin(self) -> None:
+        self.step, self.mark = "open", time.perf_counter()
+
+    def done(self, name: str) -> None:
+        """Step `name` has ended now (its time: since the previous step's end)."""
+        now = time.perf_counter()
+        self.steps[name], self.mark, self.step = now - self.mark, now, name
+
+    def failed(self, err: BaseException, seen: str = "") -> None:
+        """`err` as an error of the step it interrupted, with how long that step had waited."""
+        waited = time.perf_counter() - self.mark
+        where = self.step if self.step not in self.steps else _next_step(self.step)
+        self.errors.append(
+            f"{where} (after {waited:.0f} s): {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+            + (f" | on the page: {seen[:300]}" if seen else "")
+        )
 
 
 async def errors_on(page) -> list[str]:
@@ -161,29 +191,21 @@ async def student(browser, url: str, delay_s: float, timeout_s: float, viewport:
     context = await browser.new_context(viewport=viewport)
     page = await context.new_page()
     ms = int(timeout_s * 1000)
-    step, mark = "open", time.perf_counter()
-
-    def done(name: str) -> None:
-        nonlocal step, mark
-        now = time.perf_counter()
-        out.steps[name] = now - mark
-        mark = now
-        step = name
-
+    out.begin()
+    done = out.done
     try:
-        t0 = time.perf_counter()
-        step = "open"  # the Demo page: pick an image, step 2, step 3
+        t0 = time.perf_counter()  # the Demo page: pick an image, step 2, step 3
         await page.goto(url)
         await page.get_by_text("① Pick an image").wait_for(timeout=ms)
         done("open")
         await page.locator('[data-testid="stButtonGroup"] button').first.click(timeout=ms)
-        toggle = page.get_by_text("Show the original model's explanation (Grad-CAM)")
+        toggle = page.get_by_text(STEP2_TOGGLE)
         await toggle.wait_for(timeout=ms)
         done("pick image")
         await toggle.click(timeout=ms)
         await page.get_by_text(re.compile(r"^Original: ")).first.wait_for(timeout=ms)
         done("original")
-        await page.get_by_text("Show the fooled model's explanation").click(timeout=ms)
+        await page.get_by_text(STEP3_TOGGLE).click(timeout=ms)
         await page.get_by_text(re.compile(r"^Fooled: ")).first.wait_for(timeout=ms)
         done("fooled")
         out.demo_s = time.perf_counter() - t0
@@ -203,15 +225,85 @@ async def student(browser, url: str, delay_s: float, timeout_s: float, viewport:
         out.grid_s = time.perf_counter() - t0
         out.errors += await errors_on(page)
     except Exception as err:  # a timeout is an error the student sees
-        waited = time.perf_counter() - mark
-        where = step if step not in out.steps else _next_step(step)
-        seen = "; ".join(await errors_on(page)) if not page.is_closed() else ""
-        out.errors.append(
-            f"{where} (after {waited:.0f} s): {type(err).__name__}: {str(err).splitlines()[0][:200]}"
-            + (f" | on the page: {seen[:300]}" if seen else "")
-        )
+        out.failed(err, "; ".join(await errors_on(page)) if not page.is_closed() else "")
     finally:
         await context.close()
+    return out
+
+
+async def protocol_student(url: str, delay_s: float, timeout_s: float) -> SessionResult:
+    """The same journey as `student`, spoken as Streamlit's protocol (`streamlit_client`): no browser,
+    so what is timed is what the server delivers. Each step ends when what the browser student waits
+    for has arrived; an image has arrived when its element came and a GET of its media URL answered
+    200. The images (media URL and bytes) are kept in `out.images`, by step."""
+    from benchmarks.streamlit_client import Session
+
+    out = SessionResult()
+    await asyncio.sleep(delay_s)  # this student arrives now
+    s = Session(url)
+    out.begin()
+    done = out.done
+
+    def text(start: str):
+        return lambda e: e.kind in ("markdown", "heading") and e.text.startswith(start)
+
+    fetched: dict[str, bytes] = {}
+
+    async def images(n: int, what: str) -> None:
+        """The first `n` images drawn since the last request, each fetched once (all at once, as a
+        page's `<img>`s load); kept in `out.images[what]`."""
+        found = await s.wait_for(lambda e: e.kind == "imgs", what, timeout_s, count=n)
+        urls = [img.url for e in found for img in e.proto.imgs][:n]
+        new = [u for u in dict.fromkeys(urls) if u not in fetched]
+        fetched.update(zip(new, await asyncio.gather(*(s.fetch(u, timeout_s) for u in new))))
+        out.images[what] = [(u, fetched[u]) for u in urls]
+
+    try:
+        t0 = time.perf_counter()
+        await s.load_frontend(timeout_s)  # the Demo page (the default page), as a browser opening the address
+        await s.connect(timeout_s)
+        await s.open_page()
+        await s.wait_for(text("① Pick an image"), "the Demo's step 1", timeout_s)
+        photo = await s.widget("button_group", timeout_s, key="demo_photo")
+        done("open")
+        await s.set_widget(photo, string_array_value=[photo.proto.options[0].content])
+        step2 = await s.widget("checkbox", timeout_s, label=STEP2_TOGGLE)
+        done("pick image")
+        await s.set_widget(step2, bool_value=True)
+        await images(1, "original heatmap")
+        await s.wait_for(text("Original: "), "'Original: ...'", timeout_s)
+        step3 = await s.widget("checkbox", timeout_s, label=STEP3_TOGGLE)
+        done("original")
+        await s.set_widget(step3, bool_value=True)
+        await images(2, "fooled heatmap")  # the original's cell is drawn again beside it
+        await s.wait_for(text("Fooled: "), "'Fooled: ...'", timeout_s)
+        (link,) = await s.wait_for(
+            lambda e: e.kind == "page_link" and e.label == "Compare every method in Inspect",
+            "the link to Inspect",
+            timeout_s,
+        )
+        done("fooled")
+        out.demo_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()  # Inspect, by the Demo page's link: sample photos, 2 checkpoints, 4 methods
+        await s.open_page(link.proto.page_script_hash, link.proto.query_string)
+        source = await s.widget("radio", timeout_s, label="Images")
+        await s.set_widget(source, string_value="Sample photos")
+        done("inspect open")
+        (caption,) = await s.wait_for(text("Grid ready: "), "'Grid ready: ...'", timeout_s)
+        out.grid_caption = caption.text
+        done("grid ready")
+        await images(1, "first heatmap")
+        done("first heatmap")
+        out.first_heatmap_s = time.perf_counter() - t0
+        await images(8, "whole grid")
+        done("whole grid")
+        out.grid_s = time.perf_counter() - t0
+    except Exception as err:  # a timeout, a closed session, a missing widget: an error the student sees
+        out.failed(err)
+    finally:
+        await s.close()
+    out.errors += [f"on the page: {e[:300]}" for e in s.errors]
     return out
 
 
@@ -235,26 +327,37 @@ async def classroom(url: str, n: int, gap_s: float, timeout_s: float, viewport: 
             await browser.close()
 
 
+async def protocol_classroom(url: str, n: int, gap_s: float, timeout_s: float) -> list[SessionResult]:
+    """N protocol students in this event loop (their media GETs run in a thread each, as many as a
+    class fetches at once)."""
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max(8, 8 * n)))
+    return list(await asyncio.gather(*(protocol_student(url, i * gap_s, timeout_s) for i in range(n))))
+
+
 def _students_process(nice: int) -> None:
     """The students' process (driver and chromium are its children) runs at a lower priority."""
     os.nice(nice)
 
 
 def run_classroom(
-    url: str, n: int, gap_s: float, timeout_s: float, viewport: dict, nice: int
+    url: str, n: int, gap_s: float, timeout_s: float, viewport: dict, nice: int, client: str = "browser"
 ) -> tuple[list[SessionResult], float]:
     """N students in a separate, lower-priority process; returns their results and their CPU seconds
-    (driver and chromium)."""
+    (browser: driver and chromium; protocol: that process)."""
     spawn = get_context("spawn")
     with ProcessPoolExecutor(1, spawn, initializer=_students_process, initargs=(nice,)) as pool:
         pid = pool.submit(os.getpid).result()
         with ProcessTreeMeter(pid) as meter:
             cpu0 = meter.cpu_seconds()
-            results = pool.submit(_classroom_sync, url, n, gap_s, timeout_s, viewport).result()
+            results = pool.submit(_classroom_sync, url, n, gap_s, timeout_s, viewport, client).result()
             return results, meter.cpu_seconds() - cpu0
 
 
-def _classroom_sync(url: str, n: int, gap_s: float, timeout_s: float, viewport: dict) -> list[SessionResult]:
+def _classroom_sync(
+    url: str, n: int, gap_s: float, timeout_s: float, viewport: dict, client: str
+) -> list[SessionResult]:
+    if client == "protocol":
+        return asyncio.run(protocol_classroom(url, n, gap_s, timeout_s))
     return asyncio.run(classroom(url, n, gap_s, timeout_s, viewport))
 
 
@@ -280,7 +383,7 @@ class Run:
     wall_s: float
     cpu_s: float
     peak_rss: int
-    browser_cpu_s: float
+    client_cpu_s: float  # the students' process: driver and chromium, or the protocol clients
 
     def row(self) -> list[str]:
         first = [r.first_heatmap_s for r in self.results if r.first_heatmap_s is not None]
@@ -295,13 +398,13 @@ class Run:
             f"{failed} of {self.n}",
             f"{self.cpu_s:.0f} s ({100 * self.cpu_s / max(self.wall_s, 1e-9):.0f}% of a core)",
             f"{self.peak_rss / 1024**2:.0f} MB",
-            f"{self.browser_cpu_s:.0f} s",
+            f"{self.client_cpu_s:.0f} s",
             f"{self.wall_s:.0f} s",
         ]
 
-    def step_row(self) -> list[str]:
+    def step_row(self, q: float = 0.5) -> list[str]:
         steps = (*DEMO_STEPS, *INSPECT_STEPS)
-        cells = [median([r.steps[s] for r in self.results if s in r.steps]) for s in steps]
+        cells = [percentile([r.steps[s] for r in self.results if s in r.steps], q) for s in steps]
         return [str(self.n), self.cache, *(f"{c:.2f}" for c in cells)]
 
 
@@ -335,8 +438,15 @@ def main() -> None:
     ap.add_argument("--viewport", default="1300x2200", help="each student's window, WxH")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "classroom_load.md")
     ap.add_argument("--lab", type=Path, help="a lab folder to use and keep (reused when already seeded)")
+    ap.add_argument(
+        "--client",
+        choices=("browser", "protocol"),
+        default="browser",
+        help="browser: Playwright + chromium per student; protocol: Streamlit's websocket protocol, no "
+        "browser (benchmarks/streamlit_client.py): what the server delivers",
+    )
     args = ap.parse_args()
-    if not Path(served.CHROMIUM).exists() and not shutil.which("chromium"):
+    if args.client == "browser" and not Path(served.CHROMIUM).exists() and not shutil.which("chromium"):
         sys.exit("chromium is not installed (./lab test installs it)")
     counts = [int(n) for n in args.sessions.split(",") if n.strip()]
     width, height = (int(v) for v in args.viewport.lower().split("x"))
@@ -356,13 +466,20 @@ def main() -> None:
                 for cache in ("cold", "warm"):
                     with ProcessTreeMeter(proc.pid) as meter:
                         cpu0, t0 = meter.cpu_seconds(), time.perf_counter()
-                        results, browser_cpu = run_classroom(
-                            f"http://127.0.0.1:{port}", n, args.arrival_gap, args.timeout, viewport, args.nice
+                        results, client_cpu = run_classroom(
+                            f"http://127.0.0.1:{port}",
+                            n,
+                            args.arrival_gap,
+                            args.timeout,
+                            viewport,
+                            args.nice,
+                            args.client,
                         )
                         wall, cpu = time.perf_counter() - t0, meter.cpu_seconds() - cpu0
-                    runs.append(Run(n, cache, results, wall, cpu, meter.peak_rss, browser_cpu))
+                    runs.append(Run(n, cache, results, wall, cpu, meter.peak_rss, client_cpu))
                     print(f"[load] N={n} {cache}: {runs[-1].row()}", flush=True)
                     print(f"[load]   steps (median s): {runs[-1].step_row()[2:]}", flush=True)
+                    print(f"[load]   steps (p95 s): {runs[-1].step_row(0.95)[2:]}", flush=True)
                     for i, r in enumerate(results):
                         for e in r.errors:
                             print(f"[load]   student {i}: {e}", flush=True)
@@ -387,9 +504,17 @@ def error_lines(runs: list[Run]) -> list[str]:
     return ["Errors (step: message):", "", *lines, ""] if lines else []
 
 
+PROTOCOL_TITLE = "# Classroom load, protocol clients (what the server delivers to N students)"
+BROWSER_TITLE = "# Classroom load (N browser sessions at once)"
+
+
 def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
+    """The run's section of the results file: the protocol clients' at the top, the browsers' below
+    it (each run replaces its own mode's section; the browser mode's notes below its tables go with
+    it, as before)."""
     from benchmarks.common import machine_description, markdown_table
 
+    protocol = args.client == "protocol"
     header = [
         "sessions",
         "cache",
@@ -399,17 +524,36 @@ def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
         "sessions with an error",
         "server CPU",
         "server peak memory",
-        "browsers' CPU",
+        "clients' CPU" if protocol else "browsers' CPU",
         "wall",
     ]
     steps = ["sessions", "cache", *DEMO_STEPS, *INSPECT_STEPS]
     sessions = ",".join(str(n) for n in dict.fromkeys(r.n for r in runs))
-    text = "\n".join(
-        [
-            "# Classroom load (N browser sessions at once)",
+    command = f"`python benchmarks/classroom_load.py --sessions {sessions} --arrival-gap {args.arrival_gap:g}"
+    if protocol:
+        head = [
+            PROTOCOL_TITLE,
             "",
-            f"`python benchmarks/classroom_load.py --sessions {sessions} --arrival-gap {args.arrival_gap:g} "
-            f"--nice {args.nice} --viewport {args.viewport}`:",
+            command + f" --nice {args.nice} --client protocol`:",
+            "one served app (`serve --classroom`: app + one worker), N students speaking Streamlit's",
+            "websocket protocol (`benchmarks/streamlit_client.py`: no browser), in one asyncio process at",
+            f"nice +{args.nice}, arriving one every {args.arrival_gap:g} s. Each student does the browser",
+            "student's journey: the Demo page's three steps (segmented control, two toggles: fragment",
+            "reruns), then the Demo's link to Inspect (its page and `?ckpt=` query), Sample photos, 2",
+            "checkpoints (shapes CNN 32 px + fooled copy) x 4 fast methods. An image has *loaded* when its",
+            "element arrived and a GET of its media URL answered 200. *first heatmap*: from following the",
+            "link until the first cell image has loaded. *cold*: fresh app and empty result cache; *warm*:",
+            "the same N sessions again.",
+            "This mode measures what the laptop's server delivers (each phone renders for itself in a",
+            "class); the browser mode below also runs N simulated phones' frontends on the same 2 cores",
+            "(~4.5 CPU s each), so its times are mostly the browsers'. A protocol student does not fetch",
+            "the frontend's static files (a phone loads them once and caches them; the browser mode does).",
+        ]
+    else:
+        head = [
+            BROWSER_TITLE,
+            "",
+            command + f" --nice {args.nice} --viewport {args.viewport}`:",
             "one served app (`serve --classroom`: app + one worker), N Playwright sessions in one",
             f"headless chromium on the same machine, in a process at nice +{args.nice} (the students'",
             f"devices are not the laptop's work), arriving one every {args.arrival_gap:g} s. Each session:",
@@ -417,6 +561,10 @@ def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
             "+ fooled copy) x 4 fast methods. *first heatmap*: from clicking the Demo page's link to",
             "Inspect until the first cell image has loaded. *cold*: fresh app and empty result cache;",
             "*warm*: the same N sessions again.",
+        ]
+    text = "\n".join(
+        [
+            *head,
             "Goal: 30 sessions, no error, p95 < 10 s cold, < 2 s warm.",
             "",
             machine_description("cpu"),
@@ -430,9 +578,19 @@ def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
             *error_lines(runs),
         ]
     )
+    old = out.read_text() if out.exists() else ""
+    protocol_part, browser_part = _sections(old)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text(f"{text}\n{browser_part}" if protocol else f"{protocol_part}{text}")
     print(text)
+
+
+def _sections(text: str) -> tuple[str, str]:
+    """(the protocol section, the browser section and everything after it) of a results file."""
+    at = text.find(BROWSER_TITLE)
+    if at < 0:
+        return (text if text.startswith(PROTOCOL_TITLE) else ""), ""
+    return (text[:at] if text.startswith(PROTOCOL_TITLE) else ""), text[at:]
 
 
 if __name__ == "__main__":
