@@ -1,13 +1,14 @@
 """A classroom at once (a benchmark, not a test): N student sessions against one served app.
 
     python benchmarks/classroom_load.py [--client browser|protocol] [--sessions 10,20,30]
-        [--arrival-gap 2] [--nice 10] [--out benchmarks/results/classroom_load.md] [--lab DIR]
+        [--arrival-gap 2[,0]] [--nice 10] [--out benchmarks/results/classroom_load.md] [--lab DIR]
 
 `--client browser` (the default): each student is a Playwright context in one chromium, so the
 simulated phones' frontends run on this machine too. `--client protocol`: each student speaks
 Streamlit's websocket protocol directly (`benchmarks/streamlit_client.py`, no browser) and does the
 same journey, so what is timed is what the server delivers; its section goes at the top of the
-results file, above the browser mode's.
+results file, above the browser mode's. Several arrival gaps (`--arrival-gap 2,0`; 0: the whole class
+at the same instant) run each N once per gap, the table saying which.
 
 Serves the lab like `./lab app --classroom` (on loopback) over a temporary lab (or `--lab DIR`, kept
 and reused: seeding costs a minute), seeds the demo pair through the queue (a small shapes model and a
@@ -384,28 +385,34 @@ class Run:
     cpu_s: float
     peak_rss: int
     client_cpu_s: float  # the students' process: driver and chromium, or the protocol clients
+    gap_s: float = 2.0  # seconds between two students arriving
 
-    def row(self) -> list[str]:
+    @property
+    def arrivals(self) -> str:
+        return "all at once" if self.gap_s == 0 else f"one every {self.gap_s:g} s"
+
+    def row(self, with_gap: bool = False) -> list[str]:
         first = [r.first_heatmap_s for r in self.results if r.first_heatmap_s is not None]
         grid = [r.grid_s for r in self.results if r.grid_s is not None]
         failed = sum(1 for r in self.results if r.errors)
         return [
             str(self.n),
             self.cache,
+            *([self.arrivals] if with_gap else []),
             f"{percentile(first, 0.5):.2f} / {percentile(first, 0.95):.2f}",
             f"{percentile(grid, 0.5):.2f} / {percentile(grid, 0.95):.2f}",
             f"{median([r.demo_s for r in self.results if r.demo_s]):.2f}",
             f"{failed} of {self.n}",
-            f"{self.cpu_s:.0f} s ({100 * self.cpu_s / max(self.wall_s, 1e-9):.0f}% of a core)",
+            f"{self.cpu_s:.1f} s ({100 * self.cpu_s / max(self.wall_s, 1e-9):.0f}% of a core)",
             f"{self.peak_rss / 1024**2:.0f} MB",
-            f"{self.client_cpu_s:.0f} s",
+            f"{self.client_cpu_s:.1f} s",
             f"{self.wall_s:.0f} s",
         ]
 
-    def step_row(self, q: float = 0.5) -> list[str]:
+    def step_row(self, q: float = 0.5, with_gap: bool = False) -> list[str]:
         steps = (*DEMO_STEPS, *INSPECT_STEPS)
         cells = [percentile([r.steps[s] for r in self.results if s in r.steps], q) for s in steps]
-        return [str(self.n), self.cache, *(f"{c:.2f}" for c in cells)]
+        return [str(self.n), self.cache, *([self.arrivals] if with_gap else []), *(f"{c:.2f}" for c in cells)]
 
 
 def prepare_lab(root: Path, env: dict[str, str], port: int, log: Path) -> None:
@@ -433,7 +440,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", default="10,20,30", help="comma-separated session counts")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds a session waits for one step")
-    ap.add_argument("--arrival-gap", type=float, default=2.0, help="seconds between two students arriving")
+    ap.add_argument(
+        "--arrival-gap",
+        default="2",
+        help="seconds between two students arriving; several (e.g. 2,0): each N once per gap",
+    )
     ap.add_argument("--nice", type=int, default=10, help="the students' priority below the server")
     ap.add_argument("--viewport", default="1300x2200", help="each student's window, WxH")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "classroom_load.md")
@@ -449,6 +460,7 @@ def main() -> None:
     if args.client == "browser" and not Path(served.CHROMIUM).exists() and not shutil.which("chromium"):
         sys.exit("chromium is not installed (./lab test installs it)")
     counts = [int(n) for n in args.sessions.split(",") if n.strip()]
+    gaps = [float(g) for g in args.arrival_gap.split(",") if g.strip()]
     width, height = (int(v) for v in args.viewport.lower().split("x"))
     viewport = {"width": width, "height": height}
     root = args.lab or Path(tempfile.mkdtemp(prefix="classroom-load-"))
@@ -459,7 +471,7 @@ def main() -> None:
     try:
         port = served.free_port()
         prepare_lab(root, env, port, log)
-        for n in counts:
+        for gap, n in ((gap, n) for gap in gaps for n in counts):
             shutil.rmtree(root / "data" / "cache", ignore_errors=True)  # cold: an empty result cache
             proc = served.start_server(env, port, log)
             try:
@@ -469,15 +481,15 @@ def main() -> None:
                         results, client_cpu = run_classroom(
                             f"http://127.0.0.1:{port}",
                             n,
-                            args.arrival_gap,
+                            gap,
                             args.timeout,
                             viewport,
                             args.nice,
                             args.client,
                         )
                         wall, cpu = time.perf_counter() - t0, meter.cpu_seconds() - cpu0
-                    runs.append(Run(n, cache, results, wall, cpu, meter.peak_rss, client_cpu))
-                    print(f"[load] N={n} {cache}: {runs[-1].row()}", flush=True)
+                    runs.append(Run(n, cache, results, wall, cpu, meter.peak_rss, client_cpu, gap))
+                    print(f"[load] N={n} {cache}, {runs[-1].arrivals}: {runs[-1].row()}", flush=True)
                     print(f"[load]   steps (median s): {runs[-1].step_row()[2:]}", flush=True)
                     print(f"[load]   steps (p95 s): {runs[-1].step_row(0.95)[2:]}", flush=True)
                     for i, r in enumerate(results):
@@ -500,7 +512,7 @@ def error_lines(runs: list[Run]) -> list[str]:
             for e in r.errors:
                 key = re.sub(r" \(after \d+ s\)", "", e)
                 seen[key] = seen.get(key, 0) + 1
-        lines += [f"- N={run.n} {run.cache}: {count} x {text}" for text, count in seen.items()]
+        lines += [f"- N={run.n} {run.cache}, {run.arrivals}: {n} x {text}" for text, n in seen.items()]
     return ["Errors (step: message):", "", *lines, ""] if lines else []
 
 
@@ -515,9 +527,11 @@ def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
     from benchmarks.common import machine_description, markdown_table
 
     protocol = args.client == "protocol"
+    several = len({r.gap_s for r in runs}) > 1  # then each row says how its students arrived
     header = [
         "sessions",
         "cache",
+        *(["arrivals"] if several else []),
         "first heatmap p50 / p95 (s)",
         "whole grid p50 / p95 (s)",
         "Demo 3 steps, median (s)",
@@ -527,9 +541,14 @@ def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
         "clients' CPU" if protocol else "browsers' CPU",
         "wall",
     ]
-    steps = ["sessions", "cache", *DEMO_STEPS, *INSPECT_STEPS]
+    steps = ["sessions", "cache", *(["arrivals"] if several else []), *DEMO_STEPS, *INSPECT_STEPS]
     sessions = ",".join(str(n) for n in dict.fromkeys(r.n for r in runs))
-    command = f"`python benchmarks/classroom_load.py --sessions {sessions} --arrival-gap {args.arrival_gap:g}"
+    command = f"`python benchmarks/classroom_load.py --sessions {sessions} --arrival-gap {args.arrival_gap}"
+    arriving = (
+        "arriving as each row says (`--arrival-gap`: seconds between two students; 0: all at once)"
+        if several
+        else f"arriving one every {args.arrival_gap} s"
+    )
     if protocol:
         head = [
             PROTOCOL_TITLE,
@@ -537,17 +556,18 @@ def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
             command + f" --nice {args.nice} --client protocol`:",
             "one served app (`serve --classroom`: app + one worker), N students speaking Streamlit's",
             "websocket protocol (`benchmarks/streamlit_client.py`: no browser), in one asyncio process at",
-            f"nice +{args.nice}, arriving one every {args.arrival_gap:g} s. Each student does the browser",
-            "student's journey: the Demo page's three steps (segmented control, two toggles: fragment",
-            "reruns), then the Demo's link to Inspect (its page and `?ckpt=` query), Sample photos, 2",
-            "checkpoints (shapes CNN 32 px + fooled copy) x 4 fast methods. An image has *loaded* when its",
-            "element arrived and a GET of its media URL answered 200. *first heatmap*: from following the",
-            "link until the first cell image has loaded. *cold*: fresh app and empty result cache; *warm*:",
-            "the same N sessions again.",
-            "This mode measures what the laptop's server delivers (each phone renders for itself in a",
-            "class); the browser mode below also runs N simulated phones' frontends on the same 2 cores",
-            "(~4.5 CPU s each), so its times are mostly the browsers'. A protocol student does not fetch",
-            "the frontend's static files (a phone loads them once and caches them; the browser mode does).",
+            f"nice +{args.nice}, {arriving}.",
+            "Each student does the browser student's journey, clicking as soon as what it clicks has",
+            "arrived: opening the app (its page and the static files the page links), the Demo page's",
+            "three steps (segmented control, two toggles: fragment reruns),",
+            "then the Demo's link to Inspect (its page and `?ckpt=` query), Sample photos, 2 checkpoints",
+            "(shapes CNN 32 px + fooled copy) x 4 fast methods. An image has *loaded* when its element",
+            "arrived and a GET of its media URL answered 200. *first heatmap*: from following the link",
+            "until the first cell image has loaded. *cold*: fresh app and empty result cache; *warm*: the",
+            "same N sessions again.",
+            "This mode measures what the laptop's server delivers (in a class each phone renders for",
+            "itself); the browser mode below also runs N simulated phones' frontends on the same 2 cores",
+            "(~4.5 CPU s each), so its times are mostly the browsers'.",
         ]
     else:
         head = [
@@ -556,7 +576,7 @@ def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
             command + f" --nice {args.nice} --viewport {args.viewport}`:",
             "one served app (`serve --classroom`: app + one worker), N Playwright sessions in one",
             f"headless chromium on the same machine, in a process at nice +{args.nice} (the students'",
-            f"devices are not the laptop's work), arriving one every {args.arrival_gap:g} s. Each session:",
+            f"devices are not the laptop's work), {arriving}. Each session:",
             "the Demo page's three steps, then Inspect on a sample photo, 2 checkpoints (shapes CNN 32 px",
             "+ fooled copy) x 4 fast methods. *first heatmap*: from clicking the Demo page's link to",
             "Inspect until the first cell image has loaded. *cold*: fresh app and empty result cache;",
@@ -569,11 +589,11 @@ def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
             "",
             machine_description("cpu"),
             "",
-            markdown_table(header, [r.row() for r in runs]),
+            markdown_table(header, [r.row(several) for r in runs]),
             "",
             "Each step's median (s, from the previous step's end): the Demo page, then Inspect.",
             "",
-            markdown_table(steps, [r.step_row() for r in runs]),
+            markdown_table(steps, [r.step_row(with_gap=several) for r in runs]),
             "",
             *error_lines(runs),
         ]
