@@ -376,6 +376,10 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def arrivals(gap_s: float) -> str:
+    return "all at once" if gap_s == 0 else f"one every {gap_s:g} s"
+
+
 @dataclass
 class Run:
     n: int
@@ -389,7 +393,7 @@ class Run:
 
     @property
     def arrivals(self) -> str:
-        return "all at once" if self.gap_s == 0 else f"one every {self.gap_s:g} s"
+        return arrivals(self.gap_s)
 
     def row(self, with_gap: bool = False) -> list[str]:
         first = [r.first_heatmap_s for r in self.results if r.first_heatmap_s is not None]
@@ -547,7 +551,7 @@ def write(runs: list[Run], args: argparse.Namespace, out: Path) -> None:
     arriving = (
         "arriving as each row says (`--arrival-gap`: seconds between two students; 0: all at once)"
         if several
-        else f"arriving one every {args.arrival_gap} s"
+        else f"arriving {arrivals(float(args.arrival_gap))}"
     )
     if protocol:
         head = [
