@@ -46,11 +46,21 @@ def base_model(seed: int, registry: Registry) -> str:
     return train_shapes_model({"seed": seed, "name": name}).id
 
 
-def measure(base: str, preset: str, pair_images: int, single_images: int, overrides: dict) -> dict:
+def print_validations(p) -> None:
+    """--trace: the run's periodic validations as they come (what keep_best chooses among)."""
+    if "val_fsr" in p.metrics or p.extra.get("done"):
+        drop = p.metrics.get("val_accuracy_drop")
+        tail = "" if drop is None else f" | c1/c2 accuracy drop {100 * drop:.1f}"
+        print(f"  {p.message}{tail}", flush=True)
+
+
+def measure(
+    base: str, preset: str, pair_images: int, single_images: int, overrides: dict, trace: bool = False
+) -> dict:
     """Fool `base` with the preset, then the FSR on two-object images and accuracy on single ones."""
     cfg = resolve_config({"preset": preset, "model": base, **overrides})
     started = time.perf_counter()
-    fooled = run_fooling(cfg)
+    fooled = run_fooling(cfg, progress=print_validations if trace else None)
     seconds = time.perf_counter() - started
     c1, c2 = (fooled.config["attack_params"][k] for k in ("c1", "c2"))
     method = fooled.config["interpreter"]
@@ -137,6 +147,7 @@ def main() -> int:
     ap.add_argument("--pair-images", type=int, default=512)
     ap.add_argument("--single-images", type=int, default=1000)
     ap.add_argument("--set", action="append", default=[], help="override a preset setting: KEY=JSON")
+    ap.add_argument("--trace", action="store_true", help="print every periodic validation of the runs")
     args = ap.parse_args()
     torch.set_num_threads(1)
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
@@ -145,7 +156,9 @@ def main() -> int:
     for seed in args.seeds:
         base = base_model(seed, registry)
         classes = list(registry.card(base).classes)
-        results[seed] = measure(base, args.preset, args.pair_images, args.single_images, overrides)
+        results[seed] = measure(
+            base, args.preset, args.pair_images, args.single_images, overrides, args.trace
+        )
         print(seed, results[seed], flush=True)
         write(results, args, classes)  # after each seed: a long run that is stopped keeps what it measured
     return 0 if all(passes(r) for r in results.values()) else 1

@@ -59,9 +59,10 @@ def test_the_preset_says_what_it_set_and_active_sets_its_classes(lab, app_page):
     at = app_page("pages/fool.py", query={"base": lab["baseline"].id})
     at.selectbox(key="f_preset").set_value("shapes-active-gradcam").run()
     shown = {row["setting"]: row["value"] for row in at.dataframe[0].value.to_dict("records")}
+    preset = PRESETS["shapes-active-gradcam"]["config"]
     assert (
-        shown["lam"] == "6.0"
-        and shown["lam_start"] == "60.0"
+        shown["lam"] == str(float(preset["lam"]))
+        and shown["lam_start"] == str(float(preset["lam_start"]))
         and shown["attack"] == "active"
         and "attack_params" in shown
     )
