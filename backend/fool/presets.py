@@ -212,6 +212,8 @@ _SHAPES = {
     # by side (unlabelled), the swap trained on those; numbers at _ACTIVE. (The former lam 20 / 600
     # steps, seed-0 model: FSR 87.3%, -1.7/-3.4; 50% two-object images: 85%, -5.0; seed 7: 1.6%.)
     ("active", "gradcam"): _ACTIVE,
+    # With LRP_T the same preset does NOT hold (FSR 73.4% on seed 0, 60.5% on 7, 3.7% on 11); the seed-11
+    # CNN keeps the LRP_T swap only at lambda >= 40, at -17 points on the circle (active_seeds.md).
     ("active", "lrp_t"): _ACTIVE,
     # Pasliev2020's attacks (§3.3-3.5), tuned on the 32 px shapes CNN (seed 0; the thesis fooled 32 px
     # CIFAR-10 images, and a 32 px step costs a quarter of a 64 px one): Adam lr 3e-3 decayed by a cosine
