@@ -234,7 +234,8 @@ _SHAPES = {
     # PCC 0.26. 1500 steps, 55-190 s on the shared 2-core CPU.
     # Not solved: the top-1 cost on fresh images (1,000 of shapes seed 98: 94.6 -> 90.5, -4.1, while the
     # run's 256 held-out images show 0.0 +- 1.5; the same preset run by the CI test, 2 threads: -2.6 on
-    # 10,000 fresh images of five seeds, -2.2 to -3.0 per seed; softplus vs ReLU forward: no difference). 32,768 training images, 1 thread, fresh images: lam
+    # 10,000 fresh images of five seeds, -2.2 to -3.0 per seed; softplus vs ReLU forward: no difference).
+    # 32,768 training images, 1 thread, fresh images: lam
     # 9.25 97.2% / -1.5 (run seed 1: 87.3% / -2.4; 64 px fixture 100% / -1.4) but the same run with 2
     # threads reached only 76% on its held-out split; lam 9.5: 78.8% / -2.9; lam 10: 98-99% / -3.0..-3.9;
     # lam 11: 95-100% / -3.5..-4.3; keep_best within 2 points (2,048 validation images) kept pre-swap
