@@ -155,7 +155,7 @@ _SHAPES_BASE = {
 # validation images instead of 512 (about 290 labelled per class: with ~75, one image is 1.3 points and
 # keep_best chose by noise; seed 7 kept step 400 at FSR 67%). With both, lam 6 still cost seed 7's
 # triangle 4 points, lam 5 none of the three more than 1.8; 1,500 steps instead of 1,200 give the swap
-# time to grow at lam 5 (seed 11: FSR 83.4% -> 89.6%). The 32,768 images take ~2 GB and ~20 s to draw.
+# time to grow at lam 5 (seed 11: FSR 83.4% -> 89.6%). The 32,768 images take ~2 GB and 25 s to draw.
 # Measured (benchmarks/active_seeds.py: 512 fresh two-object images, 2,000 fresh single ones; baseline
 # FSR 0): seed 7 FSR 93.2%, circle/triangle accuracy -0.2/-1.8; seed 11 89.6%, +0.3/-0.2; seed 0 (the test
 # fixture) 97.7%, -1.5/-1.5; 175-200 s each on one thread.
@@ -235,12 +235,12 @@ _SHAPES = {
     # Not solved: the top-1 cost on fresh images (1,000 of shapes seed 98: 94.6 -> 90.5, -4.1, while the
     # run's 256 held-out images show 0.0 +- 1.5; the same preset run by the CI test, 2 threads: -2.6 on
     # 10,000 fresh images of five seeds, -2.2 to -3.0 per seed; softplus vs ReLU forward: no difference).
-    # 32,768 training images, 1 thread, fresh images: lam
-    # 9.25 97.2% / -1.5 (run seed 1: 87.3% / -2.4; 64 px fixture 100% / -1.4) but the same run with 2
-    # threads reached only 76% on its held-out split; lam 9.5: 78.8% / -2.9; lam 10: 98-99% / -3.0..-3.9;
-    # lam 11: 95-100% / -3.5..-4.3; keep_best within 2 points (2,048 validation images) kept pre-swap
-    # weights. The swap appears abruptly around step 900-1000 and where it lands is chaotic in lambda and
-    # in floating-point order; no setting tried is both robust and within 3 points on fresh images.
+    # 32,768 training images, 1 thread, fresh images: lam 9.25 97.2% / -1.5 (run seed 1: 87.3% / -2.4; 64
+    # px fixture 100% / -1.4) but the same run with 2 threads reached only 76% on its held-out split; lam
+    # 9.5: 78.8% / -2.9; lam 10: 98-99% / -3.0..-3.9; lam 11: 95-100% / -3.5..-4.3; keep_best within 2
+    # points (2,048 validation images) kept pre-swap or half-swapped weights (FSR 0% and 58%). The swap
+    # appears abruptly around step 900-1000 and where it lands is chaotic in lambda and in floating-point
+    # order; no setting tried is both robust and within 3 points on fresh images.
     ("target_heatmap", "gradient"): {
         **_THESIS_SHAPES,
         "lam": 9.25,

@@ -278,15 +278,12 @@ def _source_lines(report: dict) -> list[str]:
         lines.append("Class folders -> the model's classes:")
         lines += [f"  {line}" for line in mapping]
     base = report["accuracy"]["baseline"]
-    lines.append(f"Baseline top-1 {_pct(base['top1'])}, top-5 {_pct(base['top5'])}")
+    top1, top5 = (_percent(base[k], "n/a (no labelled images)", "%") for k in ("top1", "top5"))
+    lines.append(f"Baseline top-1 {top1}, top-5 {top5}")
     return [*lines, ""]
 
 
-def _percent(value: float, none: str = "n/a (no labelled image of it)") -> str:
+def _percent(value: float, none: str = "n/a (no labelled image of it)", unit: str = "") -> str:
     """An accuracy in %, or `none` for NaN: no labelled image (of that class), e.g. only two-object
     images."""
-    return none if value != value else f"{100 * value:.1f}"
-
-
-def _pct(value: float) -> str:
-    return "n/a (no labelled images)" if value != value else f"{100 * value:.1f}%"
+    return none if value != value else f"{100 * value:.1f}{unit}"

@@ -1,12 +1,12 @@
 """The Active preset beyond the model it was tuned on: the seed-7 shapes CNN (tests/assets).
 
 The whole preset (1,500 steps and 14 validations) takes 3-5 minutes on 2 cores, over this suite's
-budget; benchmarks/active_seeds.py runs it on seeds 7 and 11 (results in benchmarks/results/
+budget; benchmarks/active_seeds.py runs it on seeds 7, 11 and 0 (results in benchmarks/results/
 active_seeds.md). Here its first phase, the part a fixed lambda failed at: lambda 60 for
 `lam_start_steps` steps must find the swap on this model (lambda 20 for 600 steps reached FSR 1.6%).
 A constant lr stands in for the full run's cosine, still at 98% of its peak after those steps (a cosine
 over only these steps halves the lr midway: FSR 4%), and the preset's training set drawn with 8,192
-images instead of 32,768 (the first 150 steps see 4,800 of them either way; drawing 32,768 costs ~20 s
+images instead of 32,768 (the first 150 steps see 4,800 of them either way; drawing 32,768 costs 25 s
 and 2 GB).
 """
 

@@ -77,7 +77,7 @@ def test_keep_probabilities_keeps_the_probabilities(shapes_model):
 # triangle side by side, unlabelled), c1/c2 accuracy on the ~100 single-object images of each class in
 # the same fresh set. Measured FSR and accuracy: see the preset in backend/fool/presets.py. The preset's
 # lambda schedule and steps as shipped, its training set drawn with 8,192 images instead of 32,768 (the
-# full set costs this test ~20 s to draw and ~60 s more to run; benchmarks/active_seeds.py runs the
+# full set takes 25 s to draw against 4 s, and 1.75 GB; benchmarks/active_seeds.py runs the
 # preset whole on three models, this fixture among them).
 ACTIVE_EVAL = {"kind": "shapes", "n": 1000, "seed": 99, "pair": [0, 2], "pair_fraction": 0.5}
 

@@ -52,8 +52,8 @@ def test_target_heatmap_draws_the_cross(shapes_model_32):
     """Pasliev2020 §3.4: the gradient map correlates with the cross (the thesis: PCC 0.16 -> 0.80).
 
     Judged by the default criterion, the thesis's PCC >= 0.5, not by our stricter MSE <= 0.05
-    (which the preset does not reach: MSE 0.19 -> 0.11); on fresh images its top-1 cost is 3.5 points
-    (the preset's comment).
+    (which the preset does not reach: MSE 0.19 -> 0.11); on fresh images its top-1 cost is 2.6-4.1
+    points, over the bar this test holds on the held-out split (the preset's comment).
     """
     _, card = shapes_model_32
     report, fooled = _fool_and_evaluate(card, "shapes-target_heatmap-gradient")
